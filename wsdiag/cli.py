@@ -1,0 +1,274 @@
+"""The ``wsdiag`` command line: parse options, call the layers, render, choose the exit status.
+
+Only this module imports everything, and nothing imports it.  Flask, gevent and rich are
+imported inside the commands that need them, so ``wsdiag --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import IntEnum
+
+import click
+
+from wsdiag import __version__
+
+
+class Exit(IntEnum):
+    """Exit statuses (documented in --help and README)."""
+
+    OK = 0  # every counted profile was upgraded and serviced; no error findings
+    FINDINGS = 1  # the server has problems (findings at or above --fail-on)
+    USAGE = 2  # bad command line or input (bad URL, unknown profile, unreadable file)
+    COULD_NOT_RUN = 3  # wsdiag itself could not do its job (sample failed to start, internal error)
+
+
+EXIT_HELP = """Exit statuses: 0 OK; 1 findings at or above --fail-on; 2 usage error;
+3 wsdiag could not run (e.g. the sample server did not start)."""
+
+
+class UsageFailure(click.UsageError):
+    exit_code = Exit.USAGE
+
+
+def _fail_usage(message: str) -> None:
+    raise UsageFailure(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXIT_HELP)
+@click.version_option(__version__, "-V", "--version", prog_name="wsdiag")
+def main() -> None:
+    """Say where a WebSocket upgrade dies, why, and how to fix it.
+
+    Built for Flask + gevent-websocket apps whose socket opens and closes at once.
+    """
+
+
+# -- probe -----------------------------------------------------------------------------
+
+
+def _parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for raw in values:
+        name, sep, value = raw.partition(":")
+        if not sep or not name.strip() or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:
+            _fail_usage(f"bad --header {raw!r}: use 'Name: value' (an empty value removes the header)")
+        out.append((name.strip(), value.strip()))
+    return tuple(out)
+
+
+def _probe_options(profile, header, origin, subprotocol, timeout, watch, insecure, cacert, proxy, no_proxy,
+                   no_controls, concurrency):
+    from wsdiag.probe import ProbeOptions
+    from wsdiag.profiles import UnknownProfile, resolve
+    from wsdiag.transport import Settings
+
+    try:
+        profiles = resolve(profile)
+    except UnknownProfile as exc:
+        _fail_usage(str(exc))
+    if cacert and not os.access(cacert, os.R_OK):
+        _fail_usage(f"--cacert {cacert!r} cannot be read")
+    if proxy and "://" not in proxy:
+        proxy = "http://" + proxy
+    settings = Settings(timeout=timeout, watch=watch, insecure=insecure, cacert=cacert,
+                        proxy=proxy, use_env_proxy=not no_proxy)
+    protos = tuple(p.strip() for s in subprotocol for p in s.split(",") if p.strip())
+    return ProbeOptions(profiles, settings, origin, protos, _parse_headers(header), not no_controls, concurrency)
+
+
+def _probe_params(f):
+    opts = [
+        click.option("-p", "--profile", multiple=True, metavar="NAME",
+                     help="Client profile (repeatable, comma lists, 'all', 'default'). See `wsdiag profiles`."),
+        click.option("-H", "--header", multiple=True, metavar="'NAME: VALUE'",
+                     help="Add or replace a request header (empty value removes it)."),
+        click.option("--origin", help="Origin header to send (default: the URL's own origin)."),
+        click.option("--subprotocol", multiple=True, metavar="NAME", help="Offer a subprotocol (repeatable)."),
+        click.option("--timeout", type=click.FloatRange(0.1, 120), default=5.0, show_default=True,
+                     help="Seconds per exchange, from connect to complete answer."),
+        click.option("--watch", type=click.FloatRange(0, 60), default=1.0, show_default=True,
+                     help="Seconds to watch the socket after a 101 (ends early once the outcome is known)."),
+        click.option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates."),
+        click.option("--cacert", type=click.Path(dir_okay=False), help="CA bundle to verify TLS with."),
+        click.option("--proxy", metavar="URL", help="HTTP proxy for CONNECT (default: HTTPS_PROXY/HTTP_PROXY, NO_PROXY)."),
+        click.option("--no-proxy", is_flag=True, help="Ignore proxy environment variables."),
+        click.option("--no-controls", is_flag=True, help="Skip the control requests (plain GET, impossible path)."),
+        click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
+                     help="Exchanges in flight at once."),
+        click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report (docs/json.md)."),
+        click.option("-v", "--verbose", is_flag=True, help="Show raw request/response heads and frames."),
+        click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error", show_default=True,
+                     help="Lowest severity that makes the exit status 1."),
+        click.option("--show-secrets", is_flag=True, help="Do not redact Authorization/Cookie values in output."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("urls", nargs=-1, metavar="URL...")
+@click.option("--from-file", type=click.File("r"), help="Read URLs from a file (one per line, # comments).")
+@click.option("--sample", is_flag=True, help="Start the built-in sample server and probe its three variants.")
+@_probe_params
+def probe(urls, from_file, sample, **kw):
+    """Probe URL(s) with several clients' handshakes and diagnose the failures."""
+    from wsdiag.handshake import BadURL, parse_target
+
+    urls = list(urls)
+    if from_file is not None:
+        try:
+            urls += [ln.strip() for ln in from_file if ln.strip() and not ln.lstrip().startswith("#")]
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail_usage(f"cannot read --from-file: {exc}")
+    if not urls and not sample:
+        _fail_usage("give at least one URL (or --sample)")
+    for url in urls:
+        try:
+            parse_target(url)
+        except BadURL as exc:
+            _fail_usage(str(exc))
+    sys.exit(_run_probe(urls, sample=sample, **kw))
+
+
+@main.command(epilog=EXIT_HELP)
+@_probe_params
+def demo(**kw):
+    """Start the sample server, probe every variant, explain, stop (exits 0 if it ran)."""
+    kw["fail_on"] = "never"
+    sys.exit(_run_probe([], sample=True, **kw))
+
+
+def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, **kw) -> int:
+    from wsdiag import render
+    from wsdiag.probe import probe as run
+
+    opts = _probe_options(**kw)
+    out = render.Output(sys.stdout, sys.stderr)
+    child = None
+    try:
+        if sample:
+            from wsdiag.sample.launch import SampleError, start_sample
+
+            try:
+                child = start_sample()
+            except SampleError as exc:
+                out.error(f"wsdiag: could not start the sample server: {exc}")
+                return Exit.COULD_NOT_RUN
+            urls = [child.url(v) for v in ("route", "hook", "fixed")] + list(urls)
+        streaming = not as_json and len(urls) > 1
+        reports = run(urls, opts, on_report=(lambda r: out.text_report(r, verbose, show_secrets)) if streaming else None)
+    except KeyboardInterrupt:
+        out.error("wsdiag: interrupted")
+        return 130
+    finally:
+        if child is not None:
+            child.stop()
+    if as_json:
+        out.json(reports, show_secrets, verbose)
+    elif not streaming:
+        for r in reports:
+            out.text_report(r, verbose, show_secrets)
+    if not as_json:
+        out.summary(reports)
+    return _status(reports, fail_on)
+
+
+def _status(reports, fail_on: str) -> int:
+    from wsdiag.codes import Severity
+
+    if fail_on == "never":
+        return Exit.OK
+    floor = Severity.ERROR if fail_on == "error" else Severity.WARNING
+    for r in reports:
+        worst = r.worst
+        if worst is not None and worst.rank >= floor.rank:
+            return Exit.FINDINGS
+    return Exit.OK
+
+
+# -- profiles, explain -----------------------------------------------------------------
+
+
+@main.command()
+@click.option("--show", metavar="NAME", help="Print the exact request bytes a profile sends.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def profiles(show, as_json):
+    """List the client profiles and where their bytes come from."""
+    from wsdiag import render
+    from wsdiag.profiles import ORDER, PROFILES
+
+    out = render.Output(sys.stdout, sys.stderr)
+    if show:
+        if show not in PROFILES:
+            _fail_usage(f"unknown profile {show!r} (choose from: {', '.join(ORDER)})")
+        out.profile_request(PROFILES[show])
+        return
+    out.profiles([PROFILES[n] for n in ORDER], as_json)
+
+
+@main.command()
+@click.argument("code", required=False)
+@click.option("--list", "list_", is_flag=True, help="List every code.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def explain(code, list_, as_json):
+    """Explain a finding code (e.g. WS601 or route-not-websocket)."""
+    from wsdiag import render
+    from wsdiag.codes import REGISTRY, lookup
+
+    out = render.Output(sys.stdout, sys.stderr)
+    if list_ or not code:
+        out.code_list(list(REGISTRY.values()), as_json)
+        return
+    found = lookup(code)
+    if found is None:
+        _fail_usage(f"unknown code {code!r}; `wsdiag explain --list` shows them all")
+    out.explain(found, as_json)
+
+
+# -- serve-sample ----------------------------------------------------------------------
+
+
+@main.command("serve-sample")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you ask).")
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True, help="Port (0: any free port).")
+@click.option("--variant", type=click.Choice(["all", "route", "hook", "fixed"]), default="all", show_default=True,
+              help="Which variant to serve; 'all' mounts each at /<variant>/ws.")
+@click.option("--no-websocket-handler", is_flag=True, help="Serve without gevent-websocket's handler (no upgrades).")
+def serve_sample(host, port, variant, no_websocket_handler):
+    """Serve the report's three Flask + gevent-websocket variants (Ctrl-C stops)."""
+    from wsdiag.sample import VARIANTS
+    from wsdiag.sample.launch import run_sample_server
+
+    def ready(h, p):
+        shown = f"[{h}]" if ":" in h else h
+        names = list(VARIANTS) if variant == "all" else [variant]
+        click.echo(f"wsdiag sample listening on http://{shown}:{p}/", err=False)
+        for name in names:
+            path = f"/{name}/ws" if variant == "all" else "/ws"
+            click.echo(f"  {name:6} ws://{shown}:{p}{path}  {VARIANTS[name]}")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: bound to {host}: reachable from other machines", err=True)
+        sys.stdout.flush()
+
+    try:
+        run_sample_server(variant, host, port, not no_websocket_handler, ready)
+    except OSError as exc:
+        click.echo(f"wsdiag: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(Exit.COULD_NOT_RUN)
+
+
+def run() -> None:
+    """Console entry point: no traceback for internal errors unless WSDIAG_DEBUG is set."""
+    try:
+        main(standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # an internal bug must still end with one line and a status
+        if os.environ.get("WSDIAG_DEBUG"):
+            raise
+        sys.stderr.write(f"wsdiag: internal error: {type(exc).__name__}: {exc} (set WSDIAG_DEBUG=1 for the traceback)\n")
+        sys.exit(Exit.COULD_NOT_RUN)

@@ -1,0 +1,373 @@
+"""Evidence in, findings and verdicts out.
+
+Rules this module keeps:
+
+* Pure core: standard library and wsdiag's core only; no sockets, no printing.
+* ``judge`` turns one recorded exchange into a verdict and that exchange's own findings.
+* ``infer`` reads across profiles and control requests (a plain GET of the same path, an
+  upgrade to a path that cannot exist) and ranks the likely causes, each with its fix.
+  A cause is ``certain`` only when the evidence admits no other reading.
+* Every input, however broken, yields a verdict: nothing here raises on odd bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wsdiag import codes
+from wsdiag.findings import Control, Exchange, Finding, ProfileResult, UrlReport, Verdict
+from wsdiag.handshake import (
+    Request,
+    ResponseHead,
+    check_head_form,
+    check_upgrade,
+    content_length,
+    parse_response_head,
+    status_line_of,
+)
+from wsdiag.profiles import Profile
+from wsdiag.versions import connection_window
+
+WERKZEUG_400 = b"The browser (or proxy) sent a request that this server could not understand"
+
+
+@dataclass
+class Judgement:
+    verdict: Verdict
+    status: int | None
+    findings: list[Finding]
+    phase: str | None
+    head: ResponseHead | None
+
+
+def judge(request: Request | None, ex: Exchange, subject: str = "") -> Judgement:
+    """One exchange -> verdict, HTTP status and the findings about that exchange alone."""
+    found: list[Finding] = []
+    head = parse_response_head(ex.response_head) if ex.response_head else None
+
+    if head is None:
+        if ex.response_head and ex.error_kind not in ("tls-spoken-on-plain-url", "response-head-too-large"):
+            found.append(Finding("WS209", {"line": status_line_of(ex.response_head)}))
+            return _done(Verdict.INVALID, None, found, "response", None, subject)
+        if ex.error_kind:
+            found.append(_transport_finding(ex))
+            return _done(Verdict.UNREACHABLE, None, found, ex.error_phase, None, subject)
+        found.append(Finding("WS110", {"received": 0}))
+        return _done(Verdict.UNREACHABLE, None, found, "response", None, subject)
+
+    if ex.error_kind == "response-head-too-large":
+        found.append(_transport_finding(ex))
+        return _done(Verdict.UNREACHABLE, head.status, found, "response", head, subject)
+    found.extend(check_head_form(head))
+    status = head.status
+
+    if status == 101:
+        return _judge_101(request, ex, head, found, subject)
+
+    length = content_length(head)
+    if length and len(ex.body) < length and length <= 4096:
+        found.append(Finding("WS210", {"length": length, "received": len(ex.body)}))
+    evidence = {"status": status, "reason": head.reason, "body": _excerpt(ex.body)}
+    if ex.library_error:
+        evidence["library_error"] = ex.library_error
+    upgrade_requested = request is None or request.upgrade
+    if 200 <= status < 300:
+        if upgrade_requested:
+            found.append(Finding("WS202", {**evidence, "server": head.get("Server")}))
+        return _done(Verdict.NOT_UPGRADED, status, found, None, head, subject)
+    if 300 <= status < 400:
+        found.append(Finding("WS203", {**evidence, "location": head.get("Location")}))
+    elif status in (401, 403, 407):
+        found.append(Finding("WS206", evidence))
+    elif status == 402:
+        found.append(Finding("WS204", {**evidence, "request_version": request.http_version if request else None}))
+    elif status == 426:
+        found.append(Finding("WS205", {**evidence, "versions": head.get("Sec-WebSocket-Version")}))
+    elif status == 429:
+        found.append(Finding("WS207", {**evidence, "retry_after": head.get("Retry-After")}))
+    elif status in (502, 503, 504):
+        found.append(Finding("WS208", evidence))
+    else:
+        found.append(Finding("WS201", evidence))
+    return _done(Verdict.REFUSED, status, found, None, head, subject)
+
+
+def _judge_101(request, ex: Exchange, head: ResponseHead, found: list[Finding], subject: str) -> Judgement:
+    if request is not None:
+        found.extend(check_upgrade(request, head))
+    length = content_length(head)
+    if length:
+        found.append(Finding("WS312", {"length": length}))
+    invalid = any(f.severity is codes.Severity.ERROR for f in found)
+    if ex.library_error:
+        found.append(Finding("WS406", {"problem": "the websocket-client library rejected the handshake", "library_error": ex.library_error}))
+        return _done(Verdict.INVALID, 101, found, "handshake", head, subject)
+    after = ex.after
+    if after is None:
+        if ex.error_kind:
+            found.append(_transport_finding(ex))
+        return _done(Verdict.INVALID if invalid else Verdict.UNREACHABLE, 101, found, "after-upgrade", head, subject)
+    for ev in after.events:
+        if ev.get("event") == "invalid" and ev.get("code") in codes.REGISTRY:
+            found.append(Finding(ev["code"], {k: v for k, v in ev.items() if k not in ("event", "code")}))
+        elif ev.get("event") == "invalid":
+            found.append(Finding("WS406", {"problem": ev.get("detail", "invalid frame")}))
+    if after.outcome == "invalid" or invalid:
+        return _done(Verdict.INVALID, 101, found, "after-upgrade" if not invalid else "handshake", head, subject)
+    if after.outcome in ("pong", "data"):
+        return _done(Verdict.SERVICED, 101, found, None, head, subject)
+    if after.outcome == "silent":
+        found.append(Finding("WS404", {"window_ms": after.window_ms}))
+        return _done(Verdict.SILENT, 101, found, None, head, subject)
+    close_ms = after.first_event_ms
+    ev = {"close_ms": None if close_ms is None else round(close_ms, 1)}
+    if after.outcome == "close":
+        close = next((e for e in after.events if e.get("event") == "close"), {})
+        code = close.get("close_code")
+        found.append(Finding("WS401", {**ev, "close_code": code if code is not None else "none (1005)", "reason": close.get("reason", "")}))
+        if code is None:
+            found.append(Finding("WS411", {}))
+    elif after.outcome == "reset":
+        found.append(Finding("WS403", ev))
+    else:
+        found.append(Finding("WS402", ev))
+    return _done(Verdict.ABANDONED, 101, found, None, head, subject)
+
+
+def _done(verdict, status, found, phase, head, subject) -> Judgement:
+    for f in found:
+        f.subject = f.subject or subject
+    return Judgement(verdict, status, found, phase, head)
+
+
+def _transport_finding(ex: Exchange) -> Finding:
+    code = codes.BY_NAME.get(ex.error_kind or "", codes.BY_NAME["reset-before-response"])
+    host, port = _host_port(ex.url)
+    return Finding(
+        code.code,
+        {
+            "host": host,
+            "port": port,
+            "phase": ex.error_phase,
+            "detail": ex.error_detail,
+            "received": ex.received_before_error,
+            "limit": 65536,
+            "timeout_s": round(ex.timings.get("total_ms", 0) / 1000.0, 2),
+        },
+    )
+
+
+def _host_port(url: str) -> tuple[str, str]:
+    rest = url.split("://", 1)[-1].split("/", 1)[0]
+    if rest.startswith("["):
+        host, _, port = rest[1:].partition("]")
+        return host, port.lstrip(":") or "?"
+    host, _, port = rest.rpartition(":")
+    return (host, port) if host else (rest, "?")
+
+
+def _excerpt(body: bytes, n: int = 200) -> str:
+    return body[:n].decode("utf-8", "replace")
+
+
+# -- across profiles and controls ------------------------------------------------------
+
+
+def build_report(
+    url: str,
+    path: str,
+    runs: list[tuple[Profile, Request | None, Exchange]],
+    plain_get: Exchange | None,
+    bogus: tuple[Request, Exchange] | None,
+) -> UrlReport:
+    """Judge every exchange, then infer the causes across them."""
+    results: list[ProfileResult] = []
+    for profile, request, ex in runs:
+        j = judge(request, ex, profile.name)
+        results.append(
+            ProfileResult(
+                profile.name, j.verdict, j.status, j.findings, ex, j.phase,
+                counts=profile.expect_service,
+                connection=_sent_header(request, "Connection") if request else (profile.connection or ""),
+                http_version=profile.http_version,
+            )
+        )
+    controls: list[Control] = []
+    if plain_get is not None:
+        head = parse_response_head(plain_get.response_head) if plain_get.response_head else None
+        controls.append(
+            Control(
+                "plain-get",
+                "the same URL as a plain GET, without upgrade headers",
+                plain_get,
+                head.status if head else None,
+                None,
+                _excerpt(plain_get.body),
+                head.get("Server") if head else None,
+            )
+        )
+    if bogus is not None:
+        req, ex = bogus
+        j = judge(req, ex, "no-such-path")
+        controls.append(
+            Control(
+                "no-such-path",
+                "an upgrade to a path that cannot exist",
+                ex,
+                j.status,
+                j.verdict,
+                _excerpt(ex.body),
+                j.head.get("Server") if j.head else None,
+            )
+        )
+    causes, facts = infer(path, results, controls)
+    return UrlReport(url, results, controls, causes, facts)
+
+
+def infer(path: str, results: list[ProfileResult], controls: list[Control]) -> tuple[list[Finding], list[Finding]]:
+    """Cross-profile, cross-request inference: ranked causes, and supporting facts."""
+    counted = [r for r in results if r.counts]
+    get = next((c for c in controls if c.name == "plain-get"), None)
+    bogus = next((c for c in controls if c.name == "no-such-path"), None)
+    causes: list[Finding] = []
+    facts: list[Finding] = []
+
+    abandoned = [r for r in counted if r.verdict is Verdict.ABANDONED]
+    serviced = [r for r in counted if r.verdict is Verdict.SERVICED]
+    get_status = get.status if get else None
+    get_body = get.exchange.body if get else b""
+    werkzeug_400 = get_status == 400 and WERKZEUG_400 in get_body
+    bogus_abandoned = bogus is not None and bogus.verdict is Verdict.ABANDONED
+    bogus_serviced = bogus is not None and bogus.verdict is Verdict.SERVICED
+    base = {"path": path, "plain_get_status": get_status}
+
+    fp = _gevent_websocket_evidence(results, bogus)
+    if fp:
+        facts.append(Finding("WS705", {"evidence": "; ".join(fp)}, subject="url"))
+
+    # Clients split by the Connection header they send: name the release window.
+    if abandoned and serviced:
+        failing = sorted({r.connection for r in abandoned})
+        working = sorted({r.connection for r in serviced})
+        if not set(failing) & set(working):
+            window = connection_window(failing, working, route_is_websocket=werkzeug_400)
+            causes.append(
+                Finding(
+                    "WS701",
+                    {
+                        **base,
+                        "failing": ", ".join(r.profile for r in abandoned),
+                        "working": ", ".join(r.profile for r in serviced),
+                        "failing_connection": failing,
+                        "working_connection": working,
+                        "window": window.text,
+                        "werkzeug": window.releases,
+                    },
+                    subject="url",
+                    confidence="likely",
+                )
+            )
+
+    if abandoned:
+        ev = {
+            **base,
+            "profiles": [r.profile for r in abandoned],
+            "close_ms": [_close_ms(r) for r in abandoned],
+            "no_such_path": bogus.verdict.value if bogus and bogus.verdict else None,
+        }
+        if get_status is not None and 200 <= get_status < 300 and not werkzeug_400:
+            causes.append(Finding("WS601", ev, "url", "likely"))
+        elif werkzeug_400:
+            causes.append(Finding("WS603", ev, "url", "likely"))
+        elif get_status == 404:
+            causes.append(Finding("WS602", ev, "url", "likely" if not bogus_abandoned else "certain"))
+        elif get_status is not None and 300 <= get_status < 400:
+            causes.append(Finding("WS605", {**ev, "status": get_status, "location": _header(get, "Location")}, "url", "likely"))
+        elif get_status in (401, 403):
+            causes.append(Finding("WS606", {**ev, "status": get_status}, "url", "likely"))
+        elif get_status is not None and get_status >= 500:
+            causes.append(Finding("WS607", {**ev, "status": get_status}, "url", "likely"))
+        else:
+            causes.append(Finding("WS608", ev, "url", "possible"))
+
+    if counted and serviced and len(serviced) == len(counted) and bogus_serviced:
+        causes.append(Finding("WS604", {**base, "control_path": bogus.exchange.url if bogus else "?"}, "url", "likely"))
+
+    upgraded = [r for r in counted if r.status == 101]
+    answered = [r for r in counted if r.status is not None]
+    if answered and not upgraded:
+        statuses = {r.status for r in answered}
+        server = next((_header_of(r.exchange, "Server") for r in answered if _header_of(r.exchange, "Server")), None)
+        # Same Werkzeug 400 page for the upgrade and the plain GET: the app never saw the upgrade.
+        upgrade_400 = all(r.status == 400 and WERKZEUG_400 in r.exchange.body for r in answered)
+        if upgrade_400 and werkzeug_400:
+            causes.append(Finding("WS703", {**base, "statuses": sorted(statuses)}, "url", "likely"))
+        elif statuses == {402} and all(r.http_version == "HTTP/1.1" for r in answered):
+            causes.append(Finding("WS704", {**base, "statuses": [402]}, "url", "certain"))
+        elif any(r.verdict is Verdict.NOT_UPGRADED for r in answered) or (
+            werkzeug_400 and all(r.verdict in (Verdict.NOT_UPGRADED, Verdict.REFUSED) for r in answered) and 400 not in statuses
+        ):
+            hint = f" (Server: {server})" if server else ""
+            causes.append(Finding("WS702", {**base, "statuses": sorted(statuses), "server": server, "server_hint": hint}, "url", "likely"))
+            if get_status is not None and 200 <= get_status < 300 and 400 in statuses and any(
+                WERKZEUG_400 in r.exchange.body for r in answered
+            ):
+                causes.append(Finding("WS601", {**base, "profiles": [r.profile for r in answered if r.status == 400]}, "url", "likely"))
+        elif 400 in statuses and get_status is not None and 200 <= get_status < 300 and any(
+            WERKZEUG_400 in r.exchange.body for r in answered
+        ):
+            # A visible WebsocketMismatch: the server does not upgrade, and the route is plain.
+            causes.append(Finding("WS702", {**base, "statuses": sorted(statuses), "server": server, "server_hint": f" (Server: {server})" if server else ""}, "url", "likely"))
+            causes.append(Finding("WS601", {**base, "profiles": [r.profile for r in answered if r.status == 400]}, "url", "likely"))
+
+    for i, f in enumerate(_rank(causes), 1):
+        f.rank = i
+    return _rank(causes), facts
+
+
+_ORDER = {"WS704": 0, "WS703": 1, "WS701": 2, "WS702": 3, "WS601": 4}
+
+
+def _rank(causes: list[Finding]) -> list[Finding]:
+    conf = {"certain": 0, "likely": 1, "possible": 2}
+    return sorted(causes, key=lambda f: (-f.severity.rank, _ORDER.get(f.code, 9), conf.get(f.confidence, 3)))
+
+
+def _sent_header(request: Request, name: str) -> str:
+    low = name.lower()
+    return next((v for n, v in request.headers if n.lower() == low), "")
+
+
+def _close_ms(r: ProfileResult):
+    a = r.exchange.after
+    return None if a is None or a.first_event_ms is None else round(a.first_event_ms, 1)
+
+
+def _header(control: Control | None, name: str) -> str | None:
+    return _header_of(control.exchange, name) if control else None
+
+
+def _header_of(ex: Exchange, name: str) -> str | None:
+    head = parse_response_head(ex.response_head) if ex.response_head else None
+    return head.get(name) if head else None
+
+
+def _gevent_websocket_evidence(results: list[ProfileResult], bogus: Control | None) -> list[str]:
+    """Fingerprints of gevent-websocket's WebSocketHandler seen in this run."""
+    out: list[str] = []
+    for r in results:
+        head = parse_response_head(r.exchange.response_head) if r.exchange.response_head else None
+        if head is None:
+            continue
+        if r.status == 402 and r.http_version == "HTTP/1.0":
+            out.append(f"{r.profile}: 402 to an HTTP/1.0 upgrade")
+        if r.status == 101:
+            names = sorted(n.lower() for n, _ in head.headers)
+            if names == ["connection", "sec-websocket-accept", "upgrade"]:
+                out.append("101 with exactly Upgrade, Connection and Sec-WebSocket-Accept")
+    if bogus is not None and bogus.verdict in (Verdict.ABANDONED, Verdict.SERVICED):
+        out.append("a path that cannot exist is upgraded (101 before routing)")
+    return sorted(set(out))
+
+
+__all__ = ["judge", "build_report", "infer", "Judgement"]

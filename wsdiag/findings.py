@@ -1,0 +1,197 @@
+"""Findings, per-request results and the report: the evidence model every layer shares.
+
+Rules this module keeps:
+
+* Pure core: standard library only, plain data.
+* A Finding is a code plus structured evidence; wording lives in ``codes``.
+* Verdicts are a closed set of strings (stable in the JSON output).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from wsdiag import codes as _codes
+
+
+class Verdict(str, Enum):
+    """What happened to one profile's upgrade, in the words users search for."""
+
+    SERVICED = "serviced"  # 101, and the server answered on the socket
+    SILENT = "silent"  # 101, socket open, no answer within the window
+    ABANDONED = "abandoned"  # 101, then closed/ended/reset unserved
+    REFUSED = "refused"  # a non-101, non-2xx status
+    NOT_UPGRADED = "not-upgraded"  # 2xx: treated as a plain request
+    INVALID = "invalid"  # 101 whose handshake a client must reject, or broken frames
+    UNREACHABLE = "unreachable"  # no usable answer; see phase
+
+    @property
+    def ok(self) -> bool:
+        return self is Verdict.SERVICED
+
+    @property
+    def label(self) -> str:
+        return {
+            "serviced": "upgraded and serviced",
+            "silent": "upgraded, silent",
+            "abandoned": "101 then abandoned",
+            "refused": "refused",
+            "not-upgraded": "not upgraded",
+            "invalid": "invalid handshake",
+            "unreachable": "unreachable",
+        }[self.value]
+
+
+@dataclass
+class Finding:
+    """One defect (or fact) with its evidence; ``subject`` says what it is about."""
+
+    code: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    subject: str = ""  # profile name, "url", or a control request name
+    confidence: str = "certain"  # certain | likely | possible
+    rank: int = 0  # order among causes, 1 = leading
+
+    @property
+    def info(self) -> _codes.Code:
+        return _codes.REGISTRY[self.code]
+
+    @property
+    def severity(self) -> _codes.Severity:
+        return self.info.severity
+
+    @property
+    def summary(self) -> str:
+        return _codes.format_summary(self.info, self.evidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.info.name,
+            "severity": self.severity.value,
+            "subject": self.subject,
+            "confidence": self.confidence,
+            "summary": self.summary,
+            "evidence": self.evidence,
+            "fix": self.info.fix,
+        }
+
+
+@dataclass
+class AfterUpgrade:
+    """What happened on the socket after the 101, with millisecond timings."""
+
+    outcome: str  # pong | data | close | eof | reset | silent | invalid
+    events: list[dict[str, Any]] = field(default_factory=list)
+    window_ms: int = 0
+    first_event_ms: float | None = None
+    received: bytes = b""
+
+
+@dataclass
+class Exchange:
+    """One request and its answer as seen on the wire; the transport fills it."""
+
+    name: str  # profile name or control name
+    url: str
+    request: bytes = b""
+    response_head: bytes = b""
+    body: bytes = b""
+    error_phase: str | None = None  # dns | connect | tls | proxy | send | response
+    error_kind: str | None = None  # key into transport's error table
+    error_detail: str = ""
+    received_before_error: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    after: AfterUpgrade | None = None
+    driver: str = "raw"
+    library_error: str | None = None  # websocket-client's exception text, if any
+
+
+@dataclass
+class ProfileResult:
+    """One profile's verdict with its own findings."""
+
+    profile: str
+    verdict: Verdict
+    status: int | None
+    findings: list[Finding]
+    exchange: Exchange
+    phase: str | None = None
+    counts: bool = True  # False for proxy simulations: evidence, not a verdict on the server
+    connection: str = ""  # the Connection header this profile sent
+    http_version: str = "HTTP/1.1"
+
+    def to_dict(self, verbose: bool = False) -> dict[str, Any]:
+        ex = self.exchange
+        d: dict[str, Any] = {
+            "profile": self.profile,
+            "verdict": self.verdict.value,
+            "status": self.status,
+            "phase": self.phase,
+            "counts": self.counts,
+            "connection": self.connection,
+            "driver": ex.driver,
+            "timings_ms": {k: round(v, 2) for k, v in ex.timings.items()},
+            "after_upgrade": None,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+        if ex.after is not None:
+            d["after_upgrade"] = {
+                "outcome": ex.after.outcome,
+                "window_ms": ex.after.window_ms,
+                "first_event_ms": None if ex.after.first_event_ms is None else round(ex.after.first_event_ms, 2),
+                "events": ex.after.events,
+            }
+        if ex.library_error:
+            d["library_error"] = ex.library_error
+        if verbose:
+            d["request"] = ex.request.decode("latin-1")
+            d["response_head"] = ex.response_head.decode("latin-1")
+        return d
+
+
+@dataclass
+class Control:
+    """A control request (plain GET, path that cannot exist) and what it answered."""
+
+    name: str
+    description: str
+    exchange: Exchange
+    status: int | None
+    verdict: Verdict | None = None
+    body_excerpt: str = ""
+    server: str | None = None
+
+
+@dataclass
+class UrlReport:
+    """Everything wsdiag concluded about one URL."""
+
+    url: str
+    results: list[ProfileResult]
+    controls: list[Control]
+    causes: list[Finding]
+    facts: list[Finding] = field(default_factory=list)
+
+    @property
+    def all_findings(self) -> list[Finding]:
+        out = list(self.causes) + list(self.facts)
+        for r in self.results:
+            out.extend(r.findings)
+        return out
+
+    @property
+    def worst(self) -> _codes.Severity | None:
+        """The worst severity among causes, facts and the findings of counted profiles."""
+        found = [f.severity for f in self.causes + self.facts]
+        found += [f.severity for r in self.results if r.counts for f in r.findings]
+        if any(not r.verdict.ok for r in self.results if r.counts) and not found:
+            return _codes.Severity.ERROR
+        return max(found, key=lambda s: s.rank) if found else None
+
+    @property
+    def ok(self) -> bool:
+        counted = [r for r in self.results if r.counts]
+        return all(r.verdict.ok for r in counted) and self.worst in (None, _codes.Severity.INFO)
