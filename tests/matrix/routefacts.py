@@ -488,7 +488,9 @@ def run(args):
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        line = child.stdout.readline().decode()
+        import select
+        ready, _, _ = select.select([child.stdout], [], [], 60)
+        line = child.stdout.readline().decode() if ready else ""
         if not line.startswith("PORT "):
             err = child.stderr.read().decode()
             raise SystemExit("server failed to start: %r %s" % (line, err[-2000:]))
