@@ -296,33 +296,37 @@ def infer(path: str, results: list[ProfileResult], controls: list[Control]) -> t
     upgraded = [r for r in counted if r.status == 101]
     answered = [r for r in counted if r.status is not None]
     if answered and not upgraded:
-        statuses = {r.status for r in answered}
-        server = next((_header_of(r.exchange, "Server") for r in answered if _header_of(r.exchange, "Server")), None)
-        # Same Werkzeug 400 page for the upgrade and the plain GET: the app never saw the upgrade.
-        upgrade_400 = all(r.status == 400 and WERKZEUG_400 in r.exchange.body for r in answered)
-        if upgrade_400 and werkzeug_400:
-            causes.append(Finding("WS703", {**base, "statuses": sorted(statuses)}, "url", "likely"))
-        elif statuses == {402} and all(r.http_version == "HTTP/1.1" for r in answered):
-            causes.append(Finding("WS704", {**base, "statuses": [402]}, "url", "certain"))
-        elif any(r.verdict is Verdict.NOT_UPGRADED for r in answered) or (
-            werkzeug_400 and all(r.verdict in (Verdict.NOT_UPGRADED, Verdict.REFUSED) for r in answered) and 400 not in statuses
-        ):
-            hint = f" (Server: {server})" if server else ""
-            causes.append(Finding("WS702", {**base, "statuses": sorted(statuses), "server": server, "server_hint": hint}, "url", "likely"))
-            if get_status is not None and 200 <= get_status < 300 and 400 in statuses and any(
-                WERKZEUG_400 in r.exchange.body for r in answered
-            ):
-                causes.append(Finding("WS601", {**base, "profiles": [r.profile for r in answered if r.status == 400]}, "url", "likely"))
-        elif 400 in statuses and get_status is not None and 200 <= get_status < 300 and any(
-            WERKZEUG_400 in r.exchange.body for r in answered
-        ):
-            # A visible WebsocketMismatch: the server does not upgrade, and the route is plain.
-            causes.append(Finding("WS702", {**base, "statuses": sorted(statuses), "server": server, "server_hint": f" (Server: {server})" if server else ""}, "url", "likely"))
-            causes.append(Finding("WS601", {**base, "profiles": [r.profile for r in answered if r.status == 400]}, "url", "likely"))
+        causes.extend(_not_upgraded_causes(answered, get, base))
 
     for i, f in enumerate(_rank(causes), 1):
         f.rank = i
     return _rank(causes), facts
+
+
+def _not_upgraded_causes(answered: list[ProfileResult], get: Control | None, base: dict) -> list[Finding]:
+    """No counted profile got a 101: a proxy in the way, or a server that cannot upgrade."""
+    statuses = sorted({r.status for r in answered if r.status is not None})
+    server = next((_header_of(r.exchange, "Server") for r in answered if _header_of(r.exchange, "Server")), None)
+    ev = {**base, "statuses": statuses, "server": server, "server_hint": f" (Server: {server})" if server else ""}
+    if statuses == [402] and all(r.http_version == "HTTP/1.1" for r in answered):
+        return [Finding("WS704", ev, "url", "certain")]
+    # Only the answers a Flask app gives when it gets no socket: the view's own answer (2xx),
+    # Werkzeug's 400, or a 500 from indexing environ["wsgi.websocket"].
+    if not all(s < 300 or s in (400, 500) for s in statuses):
+        return []
+    get_status = get.status if get else None
+    get_body = get.exchange.body[:512] if get else b""
+    same_as_get = get_status is not None and all(
+        r.status == get_status and r.exchange.body[:512] == get_body for r in answered
+    )
+    if same_as_get:
+        # The app cannot tell the upgrade from a plain GET: the upgrade headers never reached it.
+        return [Finding("WS703", ev, "url", "likely"), Finding("WS702", ev, "url", "possible")]
+    out = [Finding("WS702", ev, "url", "likely")]
+    visible_mismatch = [r.profile for r in answered if r.status == 400 and WERKZEUG_400 in r.exchange.body]
+    if visible_mismatch and get_status is not None and 200 <= get_status < 300:
+        out.append(Finding("WS601", {**base, "profiles": visible_mismatch}, "url", "likely"))
+    return out
 
 
 _ORDER = {"WS704": 0, "WS703": 1, "WS701": 2, "WS702": 3, "WS601": 4}
