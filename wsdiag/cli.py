@@ -261,10 +261,20 @@ def serve_sample(host, port, variant, no_websocket_handler):
         sys.exit(Exit.COULD_NOT_RUN)
 
 
-def run() -> None:
-    """Console entry point: no traceback for internal errors unless WSDIAG_DEBUG is set."""
+def run(argv: list[str] | None = None) -> None:
+    """Console entry point: every error ends with one line on stderr and a documented status."""
     try:
-        main(standalone_mode=True)
+        rv = main.main(args=argv, prog_name="wsdiag", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        sys.stderr.write(f"wsdiag: error: {exc.format_message()}{where}\n")
+        sys.exit(Exit.USAGE)
+    except click.ClickException as exc:
+        sys.stderr.write(f"wsdiag: error: {exc.format_message()}\n")
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        sys.stderr.write("wsdiag: interrupted\n")
+        sys.exit(130)
     except SystemExit:
         raise
     except Exception as exc:  # an internal bug must still end with one line and a status
@@ -272,3 +282,4 @@ def run() -> None:
             raise
         sys.stderr.write(f"wsdiag: internal error: {type(exc).__name__}: {exc} (set WSDIAG_DEBUG=1 for the traceback)\n")
         sys.exit(Exit.COULD_NOT_RUN)
+    sys.exit(rv if isinstance(rv, int) else Exit.OK)

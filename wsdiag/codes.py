@@ -62,12 +62,13 @@ LAYERS = {
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 FIX_WEBSOCKET_TRUE = """\
-@app.route("/ws", websocket=True)      # Werkzeug >= 2.0.2: mark the rule as a WebSocket rule
+# Werkzeug >= 2.0.2: declare the rule as a WebSocket rule
+@app.route("/ws", websocket=True)
 def ws():
     sock = request.environ["wsgi.websocket"]
     while True:
         message = sock.receive()
-        if message is None:             # the peer closed
+        if message is None:  # the peer closed
             break
         sock.send(message)
     return ""
@@ -279,7 +280,7 @@ _ALL = [
          "Clients read them as frames and fail with 'Invalid frame header'.",
          "Do not send a body with 101."),
     # -- 4xx after the upgrade ------------------------------------------------------------
-    Code("WS401", "closed-after-upgrade", E, "101, then the server closed the WebSocket after {close_ms} ms without answering (close {close_code})",
+    Code("WS401", "closed-after-upgrade", E, "101, then the server closed the WebSocket after {close_ms} ms without answering (close code: {close_code})",
          "See the causes: the app ended the socket before serving it.",
          "The server accepted the upgrade and closed it at once, unserved.",
          "Under gevent-websocket the 101 is sent before the app runs; whatever the app then "

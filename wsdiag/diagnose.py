@@ -188,7 +188,7 @@ def build_report(
             ProfileResult(
                 profile.name, j.verdict, j.status, j.findings, ex, j.phase,
                 counts=profile.expect_service,
-                connection=_sent_header(request, "Connection") if request else (profile.connection or ""),
+                connection=(_sent_header(request, "Connection") if request else "") or (profile.connection or ""),
                 http_version=profile.http_version,
             )
         )
@@ -292,6 +292,12 @@ def infer(path: str, results: list[ProfileResult], controls: list[Control]) -> t
 
     if counted and serviced and len(serviced) == len(counted) and bogus_serviced:
         causes.append(Finding("WS604", {**base, "control_path": bogus.exchange.url if bogus else "?"}, "url", "likely"))
+
+    unreachable = [r for r in counted if r.verdict is Verdict.UNREACHABLE and r.findings]
+    if counted and len(unreachable) == len(counted):
+        first = unreachable[0].findings[0]
+        if all(r.findings[0].code == first.code for r in unreachable):
+            causes.append(Finding(first.code, dict(first.evidence), "url", "certain"))
 
     upgraded = [r for r in counted if r.status == 101]
     answered = [r for r in counted if r.status is not None]

@@ -238,6 +238,7 @@ def _detail(r) -> str:
 def report_renderables(report: UrlReport, verbose: bool = False, show_secrets: bool = False) -> list:
     """The rich renderables of one URL's report, in print order."""
     from rich.markup import escape
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
@@ -276,8 +277,9 @@ def report_renderables(report: UrlReport, verbose: bool = False, show_secrets: b
         for f in others:
             sev = f.severity.value
             subjects = f.evidence.get("_subjects") or f.subject
-            out.append(Text.from_markup(
-                f"  [{SEVERITY_STYLE[sev]}]{f.code}[/] {escape(f.info.name)} [dim]({escape(str(subjects))})[/]: {escape(f.summary)}"))
+            out.append(Padding(Text.from_markup(
+                f"[{SEVERITY_STYLE[sev]}]{f.code}[/] {escape(f.info.name)} [dim]({escape(str(subjects))})[/]: {escape(f.summary)}"),
+                (0, 0, 0, 2)))
     if verbose:
         for r in report.results:
             out.append(Text(f"--- {r.profile}: request", style="bold dim"))
@@ -292,20 +294,22 @@ def report_renderables(report: UrlReport, verbose: bool = False, show_secrets: b
 
 def _finding_block(f: Finding, numbered: bool) -> list:
     from rich.markup import escape
+    from rich.padding import Padding
     from rich.text import Text
 
     sev = f.severity.value
     head = f"{f.rank}. " if numbered and f.rank else ""
-    block = [Text.from_markup(
-        f"  {head}[{SEVERITY_STYLE[sev]}]{f.code} {escape(f.info.name)}[/] [dim]({sev}, {f.confidence})[/]\n"
-        f"     {escape(f.summary)}")]
+    block = [
+        Padding(Text.from_markup(f"{head}[{SEVERITY_STYLE[sev]}]{f.code} {escape(f.info.name)}[/] [dim]({sev}, {f.confidence})[/]"), (0, 0, 0, 2)),
+        Padding(Text(f.summary), (0, 0, 0, 5)),
+    ]
     window = f.evidence.get("window")
     if window:
-        block.append(Text(f"     {window}", style="italic"))
-    block.append(Text(f"     why: {f.info.why}", style="dim"))
-    block.append(Text(f"     fix: {f.info.fix}"))
+        block.append(Padding(Text(window, style="italic"), (0, 0, 0, 5)))
+    block.append(Padding(Text(f"why: {f.info.why}", style="dim"), (0, 0, 0, 5)))
+    block.append(Padding(Text(f"fix: {f.info.fix}"), (0, 0, 0, 5)))
     if f.info.fix_long:
-        block.append(_fix_renderable(f.info.fix_long))
+        block.append(Padding(_fix_renderable(f.info.fix_long), (0, 0, 0, 3)))
     return block
 
 
