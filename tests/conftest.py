@@ -38,10 +38,12 @@ class Served:
                 s.close()
 
 
-def start_fixture_app(module: str, websocket: bool = True) -> Served:
-    cmd = [sys.executable, "-m", "fixtures.serve", module]
+def start_fixture_app(module: str, websocket: bool = True, host: str = "127.0.0.1", tls: tuple[str, str] | None = None) -> Served:
+    cmd = [sys.executable, "-m", "fixtures.serve", module, "--host", host]
     if not websocket:
         cmd.append("--no-websocket-handler")
+    if tls:
+        cmd += ["--certfile", tls[0], "--keyfile", tls[1]]
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -65,3 +67,37 @@ def serve_app():
     yield get
     for s in started.values():
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory):
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost (made at test time)."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    d = tmp_path_factory.mktemp("tls")
+    paths = {"ca": d / "ca.pem", "chain": d / "chain.pem", "key": d / "key.pem"}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    cert.private_key_pem.write_to_path(str(paths["key"]))
+    with open(paths["chain"], "wb") as f:
+        for blob in cert.cert_chain_pems:
+            f.write(blob.bytes())
+    return {k: str(v) for k, v in paths.items()}
+
+
+@pytest.fixture(scope="session")
+def tls_app(tls_material):
+    served = start_fixture_app("fixtures.apps.seed_fixed", tls=(tls_material["chain"], tls_material["key"]))
+    yield served
+    served.stop()
+
+
+def has_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False

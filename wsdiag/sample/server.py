@@ -12,11 +12,14 @@ import sys
 from typing import Callable
 
 
-def make_server(app, host: str = "127.0.0.1", port: int = 0, websocket: bool = True, log=None):
-    """A started-not-serving gevent server; ``server.server_port`` is the real port."""
+def make_server(app, host: str = "127.0.0.1", port: int = 0, websocket: bool = True, log=None, ssl: dict | None = None):
+    """A bound, not yet serving gevent server; ``server.server_port`` is the real port.
+
+    ``ssl`` (e.g. ``{"certfile": ..., "keyfile": ...}``) serves wss:// instead of ws://.
+    """
     from gevent.pywsgi import WSGIServer
 
-    kwargs = {"log": log, "error_log": log if log is not None else sys.stderr}
+    kwargs = {"log": log, "error_log": log if log is not None else sys.stderr, **(ssl or {})}
     if websocket:
         from geventwebsocket.handler import WebSocketHandler
 
@@ -27,11 +30,11 @@ def make_server(app, host: str = "127.0.0.1", port: int = 0, websocket: bool = T
 
 
 def serve(app, host: str = "127.0.0.1", port: int = 0, websocket: bool = True,
-          ready: Callable[[str, int], None] | None = None, log=None) -> None:
+          ready: Callable[[str, int], None] | None = None, log=None, ssl: dict | None = None) -> None:
     """Serve until SIGINT/SIGTERM; call ``ready(host, port)`` once listening."""
     import gevent
 
-    server = make_server(app, host, port, websocket, log)
+    server = make_server(app, host, port, websocket, log, ssl)
     server.start()
 
     def stop(*_):
