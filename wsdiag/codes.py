@@ -413,6 +413,15 @@ _ALL = [
          "nginx forwards HTTP/1.0 unless proxy_http_version 1.1 is set; gevent-websocket then "
          "answers 402.",
          FIX_NGINX),
+    Code("WS706", "websocket-rule-unmatchable", E, "if Werkzeug is older than 2.0, websocket=True rules never match under gevent: {path} would fail with a hidden 400",
+         "Upgrade Werkzeug/Flask to >= 2.0.2, or drop websocket=True while on Werkzeug 1.0.",
+         "Werkzeug 1.0 decides 'WebSocket' from wsgi.url_scheme only, which gevent sets to http.",
+         "A rule declared with websocket=True (accepted by Werkzeug 1.0 without error) can then "
+         "never match: every upgrade gets WebsocketMismatch (400), hidden behind gevent-websocket's "
+         "101. A plain GET to the rule also answers 400, exactly as on Werkzeug 2, so from outside "
+         "this looks like a view that ends the socket.",
+         "pip install 'flask>=2.0.3' 'werkzeug>=2.0.2'  # and keep websocket=True\n"
+         "# or, staying on Werkzeug 1.0: @app.route('/ws') without websocket=True"),
     Code("WS705", "gevent-websocket-server", I, "the server behaves like gevent-websocket ({evidence})",
          "Nothing to fix; it explains the 101-then-close symptom.",
          "Fingerprint of gevent-websocket's WebSocketHandler.",

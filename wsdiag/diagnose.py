@@ -22,6 +22,8 @@ from wsdiag.handshake import (
     check_head_form,
     check_upgrade,
     content_length,
+    find_head_end,
+    looks_like_tls,
     parse_response_head,
     status_line_of,
 )
@@ -44,6 +46,16 @@ def judge(request: Request | None, ex: Exchange, subject: str = "") -> Judgement
     """One exchange -> verdict, HTTP status and the findings about that exchange alone."""
     found: list[Finding] = []
     head = parse_response_head(ex.response_head) if ex.response_head else None
+    incomplete = ex.error_kind is not None and find_head_end(ex.response_head) is None
+    if incomplete and (b"HTTP/".startswith(ex.response_head[:5]) or head is not None):
+        # A head cut short (slow drip, EOF, reset, too large): the transport failure is the
+        # finding, not the half status line.
+        found.append(_transport_finding(ex))
+        return _done(Verdict.UNREACHABLE, None, found, ex.error_phase, None, subject)
+
+    if head is None and looks_like_tls(ex.response_head) and ex.url.startswith("ws://"):
+        found.append(_transport_finding(ex, "tls-spoken-on-plain-url"))
+        return _done(Verdict.UNREACHABLE, None, found, ex.error_phase or "response", None, subject)
 
     if head is None:
         if ex.response_head and ex.error_kind not in ("tls-spoken-on-plain-url", "response-head-too-large"):
@@ -55,9 +67,6 @@ def judge(request: Request | None, ex: Exchange, subject: str = "") -> Judgement
         found.append(Finding("WS110", {"received": 0}))
         return _done(Verdict.UNREACHABLE, None, found, "response", None, subject)
 
-    if ex.error_kind == "response-head-too-large":
-        found.append(_transport_finding(ex))
-        return _done(Verdict.UNREACHABLE, head.status, found, "response", head, subject)
     found.extend(check_head_form(head))
     status = head.status
 
@@ -140,8 +149,8 @@ def _done(verdict, status, found, phase, head, subject) -> Judgement:
     return Judgement(verdict, status, found, phase, head)
 
 
-def _transport_finding(ex: Exchange) -> Finding:
-    code = codes.BY_NAME.get(ex.error_kind or "", codes.BY_NAME["reset-before-response"])
+def _transport_finding(ex: Exchange, kind: str | None = None) -> Finding:
+    code = codes.BY_NAME.get(kind or ex.error_kind or "", codes.BY_NAME["reset-before-response"])
     host, port = _host_port(ex.url)
     return Finding(
         code.code,
@@ -279,6 +288,8 @@ def infer(path: str, results: list[ProfileResult], controls: list[Control]) -> t
             causes.append(Finding("WS601", ev, "url", "likely"))
         elif werkzeug_400:
             causes.append(Finding("WS603", ev, "url", "likely"))
+            # Same black-box picture on Werkzeug 1.0, where websocket=True rules never match.
+            causes.append(Finding("WS706", ev, "url", "possible"))
         elif get_status == 404:
             causes.append(Finding("WS602", ev, "url", "likely" if not bogus_abandoned else "certain"))
         elif get_status is not None and 300 <= get_status < 400:

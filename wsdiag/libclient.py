@@ -13,7 +13,7 @@ import socket
 import time
 
 from wsdiag.findings import AfterUpgrade, Exchange
-from wsdiag.handshake import Target, find_head_end
+from wsdiag.handshake import MAX_HEAD, Target, find_head_end
 from wsdiag.transport import (
     PING_PAYLOAD,
     TEXT_PAYLOAD,
@@ -26,13 +26,24 @@ from wsdiag.transport import (
 )
 
 
-class _Recorder:
-    """Socket stand-in that records bytes; everything else goes to the real socket."""
+class HeadTooLarge(OSError):
+    """The answer's head grew past MAX_HEAD before the library finished reading it."""
 
-    def __init__(self, sock: socket.socket):
+
+class _Recorder:
+    """Socket stand-in that records bytes and enforces wsdiag's bounds on the library.
+
+    websocket-client's timeout is per read, so a server dripping one byte a second would
+    keep it waiting forever; every read here is cut at ``deadline`` (absolute, monotonic),
+    and the head may not grow past MAX_HEAD while ``handshaking``.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float):
         self._sock = sock
         self.sent = bytearray()
         self.received = bytearray()
+        self.deadline = deadline
+        self.handshaking = True
 
     def send(self, data) -> int:
         n = self._sock.send(data)
@@ -44,7 +55,17 @@ class _Recorder:
         self.sent += bytes(data)
 
     def recv(self, n: int) -> bytes:
-        data = self._sock.recv(n)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("wsdiag deadline reached")
+        if self.handshaking and len(self.received) > MAX_HEAD:
+            raise HeadTooLarge(f"response head exceeds {MAX_HEAD} bytes")
+        current = self._sock.gettimeout()
+        self._sock.settimeout(left if current is None else min(current, left) or left)
+        try:
+            data = self._sock.recv(n)
+        finally:
+            self._sock.settimeout(current)
         if len(self.received) < 70000:
             self.received += data
         return data
@@ -73,7 +94,7 @@ def run_library_exchange(
         ex.error_phase, ex.error_kind, ex.error_detail = exc.phase, exc.kind, exc.detail
         ex.timings["total_ms"] = clock.ms()
         return ex
-    rec = _Recorder(sock)
+    rec = _Recorder(sock, clock.deadline)
     ws = websocket.WebSocket(enable_multithread=False)
     options: dict = {
         "socket": rec,
@@ -89,7 +110,13 @@ def run_library_exchange(
         ws.connect(target.url, **options)
         ex.timings["head_ms"] = clock.ms()
         _split(ex, rec)
+        rec.handshaking = False
+        rec.deadline = time.monotonic() + settings.watch + 0.25
         ex.after = _watch(ws, settings.watch)
+    except HeadTooLarge as exc:
+        _split(ex, rec)
+        ex.error_phase, ex.error_kind, ex.error_detail = "response", "response-head-too-large", str(exc)
+        ex.received_before_error = len(rec.received)
     except websocket.WebSocketBadStatusException as exc:
         _split(ex, rec)
         ex.library_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
