@@ -10,32 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from wsdiag.sample.launch import SampleError, wait_ready
+from wsdiag.sample.launch import Child, SampleError, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"listening on http://(\S+?):(\d+)/")
 
 
-class Served:
+class Served(Child):
     """A fixture app running in a child process; ``url(path)`` gives ws:// URLs."""
 
     def __init__(self, proc, host, port):
-        self.proc, self.host, self.port = proc, host, port
+        super().__init__(proc, host, port, variant="")
 
     def url(self, path: str = "/ws", scheme: str = "ws") -> str:
-        return f"{scheme}://{self.host}:{self.port}{path}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        for s in (self.proc.stdout, self.proc.stderr):
-            if s:
-                s.close()
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}{path}"
 
 
 def start_fixture_app(module: str, websocket: bool = True, host: str = "127.0.0.1", tls: tuple[str, str] | None = None) -> Served:

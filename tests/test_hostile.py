@@ -39,36 +39,36 @@ def _probe(srv, profile: str):
     return report, time.monotonic() - start
 
 
+def _run(name: str, profile: str):
+    scenario = SCENARIOS[name]
+    _skip_unavailable(scenario)
+    with ScriptedServer(scenario, max_hold=5) as srv:
+        report, elapsed = _probe(srv, profile)
+        assert srv.errors == []
+    (result,) = report.results
+    assert elapsed < BOUND, (name, elapsed)
+    return scenario, result
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", NAMES)
 def test_raw_profile_names_the_defect(name):
     """The minimal profile (wsdiag's own sockets): expected verdict and codes, within the bound."""
-    scenario = SCENARIOS[name]
-    _skip_unavailable(scenario)
-    with ScriptedServer(scenario, max_hold=5) as srv:
-        report, elapsed = _probe(srv, "minimal")
-        assert srv.errors == []
-    (result,) = report.results
+    scenario, result = _run(name, "minimal")
     codes = {f.code for f in result.findings}
     significant = {f.code for f in result.findings if f.severity.value != "info"}
     assert result.verdict.value == scenario.expected_verdict, (name, result.verdict, codes)
     assert scenario.expected_codes <= codes, (name, codes)
     if scenario.exact:
         assert significant == set(scenario.expected_codes), (name, significant)
-    assert elapsed < BOUND, (name, elapsed)
 
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", NAMES)
 def test_websocket_client_profile_is_bounded_and_never_raises(name):
     """The library-driven profile gets a verdict within the same bound for every scenario."""
-    scenario = SCENARIOS[name]
-    _skip_unavailable(scenario)
-    with ScriptedServer(scenario, max_hold=5) as srv:
-        report, elapsed = _probe(srv, "websocket-client")
-    (result,) = report.results
+    scenario, result = _run(name, "websocket-client")
     assert result.verdict.value  # a verdict, whatever the bytes
-    assert elapsed < BOUND, (name, elapsed)
     if scenario.expected_verdict in ("unreachable", "refused", "not-upgraded"):
         assert result.verdict.value == scenario.expected_verdict, (name, result.verdict, result.exchange.library_error)
 
