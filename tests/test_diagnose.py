@@ -82,7 +82,7 @@ def test_connection_split_names_the_release_window():
 
 def test_abandoned_with_werkzeug_400_on_get_means_the_app_ends_the_socket():
     r = report([("chrome", ex(outcome="close"))], get(*WZ400))
-    assert [f.code for f in r.causes] == ["WS603"]
+    assert [(f.code, f.confidence) for f in r.causes] == [("WS603", "likely"), ("WS706", "possible")]
 
 
 def test_abandoned_with_404_redirect_auth_500_on_get():
