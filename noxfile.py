@@ -1,0 +1,39 @@
+"""The Werkzeug/Flask version matrix: wsdiag's verdicts checked against real installs.
+
+    nox -s matrix                 # every environment (CI runs this after the default suite)
+    nox -s "matrix(env='w201')"   # one
+    python tests/matrix/render_table.py   # docs/compatibility.md from the last run
+
+Each session installs one Flask/Werkzeug pair with gevent and gevent-websocket 0.10.1, then
+wsdiag itself (its wide ranges leave the pins alone), and runs tests/matrix -m matrix, which
+serves the fixture apps under gevent-websocket and compares every wsdiag verdict with what
+an independent raw client saw the real server do.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["matrix"]
+
+ENVS = {
+    "w101": ["flask==1.1.4", "werkzeug==1.0.1", "jinja2<3", "markupsafe<2.1", "itsdangerous<2", "click<8"],
+    "w200": ["flask==2.0.1", "werkzeug==2.0.0"],
+    "w201": ["flask==2.0.1", "werkzeug==2.0.1"],
+    "w203": ["flask==2.0.3", "werkzeug==2.0.3"],
+    "w223": ["flask==2.2.5", "werkzeug==2.2.3"],
+    "w238": ["flask==2.3.3", "werkzeug==2.3.8"],
+    "w306": ["flask==3.0.3", "werkzeug==3.0.6"],
+    "w319": ["flask==3.1.3", "werkzeug==3.1.9"],
+}
+
+
+@nox.session
+@nox.parametrize("env", list(ENVS))
+def matrix(session: nox.Session, env: str) -> None:
+    session.install(*ENVS[env], "gevent", "gevent-websocket==0.10.1", "-e", ".", "pytest>=7", "pytest-timeout")
+    session.run("python", "-c", "import flask, werkzeug; from importlib.metadata import version as v; "
+                "print('flask', v('flask'), 'werkzeug', v('werkzeug'))")
+    session.run("python", "-m", "pytest", "tests/matrix", "-m", "matrix", "-p", "no:cacheprovider", "-q",
+                env={"WSDIAG_MATRIX_ENV": env, "WSDIAG_MATRIX_OUT": f"tests/matrix/results/{env}.json"})
