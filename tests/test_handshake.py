@@ -81,7 +81,7 @@ def test_parse_target(url, expected):
     assert (t.scheme, t.host, t.port, t.resource) == expected
 
 
-@pytest.mark.parametrize("url", ["", "localhost:5000/ws", "ftp://h/ws", "ws://", "ws://h:99999/", "ws://h:0/", "ws://h/a b", "ws://[::1/ws"])
+@pytest.mark.parametrize("url", ["", "localhost:5000/ws", "ftp://h/ws", "ws://", "ws://h:99999/", "ws://h:0/", "ws://h/a b", "ws://[::1/ws", "ws://a..b/ws"])
 def test_parse_target_rejects_bad_urls_with_one_line(url):
     """Bad URLs raise BadURL with a one-line message."""
     with pytest.raises(BadURL) as info:

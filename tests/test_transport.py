@@ -114,3 +114,15 @@ def test_environment_proxy_is_used_but_not_for_loopback(serve_app, monkeypatch):
 def test_error_table(exc, phase, kind):
     """Exceptions are classified once, by type, errno and phase."""
     assert classify(exc, phase) == kind
+
+
+def test_dns_failure_is_unreachable_in_the_dns_phase(monkeypatch):
+    """A name the resolver does not know: WS101 in the dns phase (resolver stubbed: no traffic leaves)."""
+    def no_such_name(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    report = run("ws://no-such-host.test/ws", profiles=("minimal",))
+    r = report.results[0]
+    assert (r.verdict, r.phase, [f.code for f in r.findings]) == (Verdict.UNREACHABLE, "dns", ["WS101"])
+    assert report.causes[0].code == "WS101" and report.causes[0].evidence["host"] == "no-such-host.test"

@@ -342,6 +342,7 @@ def parse_target(url: str) -> Target:
     host = parts.hostname
     if not host:
         raise BadURL(f"{url!r} has no host")
+    _check_host(url, host)
     if port is None:
         port = 443 if scheme == "wss" else 80
     if port == 0:
@@ -357,3 +358,18 @@ def sibling_resource(resource: str, name: str) -> str:
     path = resource.split("?", 1)[0]
     parent = path.rsplit("/", 1)[0]
     return f"{parent}/{name}"
+
+
+def _check_host(url: str, host: str) -> None:
+    """Reject host names no resolver could answer (empty or over-long labels, bad IDNA)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise BadURL(f"{url!r}: {host!r} is not a valid host name") from None

@@ -159,7 +159,8 @@ def _resolve(host: str, port: int, clock: Clock) -> list[tuple]:
         raise ExchangeError("dns", "connect-timeout", f"name lookup for {host} did not finish")
     if "error" in box:
         exc = box["error"]
-        raise ExchangeError("dns", classify(exc, "dns"), describe(exc))
+        kind = classify(exc, "dns") if isinstance(exc, OSError) else "name-not-resolved"
+        raise ExchangeError("dns", kind, describe(exc))
     return box["infos"]
 
 
