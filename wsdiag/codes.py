@@ -74,6 +74,13 @@ def ws():
     return ""
 """
 
+FIX_BOTH_RULES = """\
+# Works on every Werkzeug release (1.0, the 2.0.0/2.0.1 window, 2.0.2+): whichever way the
+# release classifies the request, one of the two rules matches and the view gets the socket.
+app.add_url_rule("/ws", "ws", ws, websocket=True)
+app.add_url_rule("/ws", "ws_http", ws)
+"""
+
 FIX_HANDLER = """\
 from gevent.pywsgi import WSGIServer
 from geventwebsocket.handler import WebSocketHandler
@@ -348,8 +355,10 @@ _ALL = [
          "app-level before_request hooks; the view never runs.",
          "gevent-websocket sent 101 before calling the app and discards the 400, then closes the "
          "socket: the client sees open, then close, and nothing is logged. Which clients fail "
-         "depends on the Werkzeug release and on the Connection header each client sends.",
-         FIX_WEBSOCKET_TRUE),
+         "depends on the Werkzeug release and on the Connection header each client sends: on "
+         "Werkzeug 1.0 this route works, on 2.0.0/2.0.1 it fails only for clients sending exactly "
+         "'Connection: Upgrade' (Chrome), and from 2.0.2 on it fails for every client.",
+         FIX_WEBSOCKET_TRUE + "\n# On Werkzeug 1.0 or 2.0.0/2.0.1 websocket=True alone is not enough; there:\n" + FIX_BOTH_RULES),
     Code("WS602", "route-not-found-hidden", E, "no route matches {path}: the 404 is hidden behind the 101",
          "Fix the URL (path, blueprint url_prefix, proxy prefix).",
          "The request matched no rule; Flask answered 404 after gevent-websocket had sent 101.",
@@ -395,7 +404,8 @@ _ALL = [
          "Werkzeug's detection of WebSocket requests changed between releases; a release that "
          "only recognises one spelling of the Connection header routes other clients as plain "
          "HTTP. This is the 'works in Firefox, not in Chrome' report.",
-         FIX_WEBSOCKET_TRUE),
+         "# Best: pip install 'werkzeug>=2.0.2' and keep one WebSocket rule:\n" + FIX_WEBSOCKET_TRUE
+         + "\n# If the Werkzeug release cannot change, register both rules for the view:\n" + FIX_BOTH_RULES),
     Code("WS702", "server-without-websocket", E, "the server answers upgrades as plain HTTP: it has no WebSocket support{server_hint}",
          "Serve the app with gevent-websocket's WebSocketHandler (or its gunicorn worker).",
          "No profile got a 101; the server treats the handshake as ordinary HTTP.",
@@ -421,7 +431,8 @@ _ALL = [
          "101. A plain GET to the rule also answers 400, exactly as on Werkzeug 2, so from outside "
          "this looks like a view that ends the socket.",
          "pip install 'flask>=2.0.3' 'werkzeug>=2.0.2'  # and keep websocket=True\n"
-         "# or, staying on Werkzeug 1.0: @app.route('/ws') without websocket=True"),
+         "# or, staying on Werkzeug 1.0: @app.route('/ws') without websocket=True,\n"
+         "# or, to work on every release, register both rules:\n" + FIX_BOTH_RULES),
     Code("WS705", "gevent-websocket-server", I, "the server behaves like gevent-websocket ({evidence})",
          "Nothing to fix; it explains the 101-then-close symptom.",
          "Fingerprint of gevent-websocket's WebSocketHandler.",

@@ -18,6 +18,7 @@ SHAPES = {
     "seed_route": "`@app.route('/ws')` (no websocket=True)",
     "seed_hook": "before_request hook serves the socket",
     "seed_fixed": "`@app.route('/ws', websocket=True)`",
+    "seed_dual": "both rules: `add_url_rule('/ws', ..., websocket=True)` + a plain rule, one view",
     "view_returns": "websocket=True, view returns at once",
 }
 MARK = {"serviced": "✓", "abandoned": "✗ 101→close"}
@@ -56,7 +57,7 @@ def main() -> None:
               "| Werkzeug | route shape re-probed: all default profiles served |", "|---|---|"]
     for run in runs:
         fix = run.get("fix")
-        lines.append(f"| {run['werkzeug']} | " + (SHAPES[fix] if fix else "none: upgrade Werkzeug to >= 2.0.2 (no route shape serves every client)") + " |")
+        lines.append(f"| {run['werkzeug']} | " + (SHAPES[fix] if fix else "(not recorded)") + " |")
     OUT.write_text("\n".join(lines) + "\n")
     print(f"wrote {OUT}")
 

@@ -25,7 +25,7 @@ from wsdiag.transport import Settings
 
 pytestmark = [pytest.mark.matrix, pytest.mark.timeout(120)]
 
-APPS = ["seed_route", "seed_hook", "seed_fixed", "view_returns"]
+APPS = ["seed_route", "seed_hook", "seed_fixed", "seed_dual", "view_returns"]
 WERKZEUG = tuple(int(p) for p in version("werkzeug").split(".")[:3])
 RESULTS: dict = {"env": os.environ.get("WSDIAG_MATRIX_ENV", "local"), "flask": version("flask"),
                  "werkzeug": version("werkzeug"), "cells": {}}
@@ -130,13 +130,22 @@ def test_before_request_workaround_everywhere(serve_app):
 def test_the_fix_for_this_release_makes_every_profile_work(serve_app):
     """Re-probe the app shaped as wsdiag's fix for this release says; every default profile works.
 
-    Werkzeug 1.0: no websocket=True (seed_route). 2.0.2+: websocket=True (seed_fixed).
-    2.0.0/2.0.1: no route shape serves every client; the fix is upgrading Werkzeug, which the
-    other environments of the matrix verify.
+    Werkzeug 1.0: no websocket=True (seed_route). 2.0.0/2.0.1: both rules (seed_dual), since
+    no single rule serves both Connection spellings. 2.0.2+: websocket=True (seed_fixed).
     """
-    if (2, 0) <= WERKZEUG < (2, 0, 2):
-        pytest.skip("no route shape serves every client on 2.0.0/2.0.1: the fix is an upgrade (checked in 2.0.2+ envs)")
-    app = "seed_route" if WERKZEUG < (2, 0) else "seed_fixed"
+    if WERKZEUG < (2, 0):
+        app = "seed_route"
+    elif WERKZEUG < (2, 0, 2):
+        app = "seed_dual"
+    else:
+        app = "seed_fixed"
     report = wsdiag_report(serve_app(f"fixtures.apps.{app}").url("/ws"))
     assert {r.profile: r.verdict for r in report.results} == {p: Verdict.SERVICED for p in DEFAULT}
     RESULTS["fix"] = app
+
+
+def test_both_rules_work_on_every_release(serve_app):
+    """The version-independent fix wsdiag offers: a WebSocket rule plus a plain rule, one view."""
+    report = wsdiag_report(serve_app("fixtures.apps.seed_dual").url("/ws"))
+    assert {r.profile: r.verdict for r in report.results} == {p: Verdict.SERVICED for p in DEFAULT}
+    assert report.causes == []
