@@ -75,8 +75,8 @@ def ws():
 """
 
 FIX_BOTH_RULES = """\
-# Works on every Werkzeug release (1.0, the 2.0.0/2.0.1 window, 2.0.2+): whichever way the
-# release classifies the request, one of the two rules matches and the view gets the socket.
+# Works on every Werkzeug release (1.0, 2.0.0/2.0.1 and 2.0.2+): however
+# the release classifies the request, one rule matches and the view runs.
 app.add_url_rule("/ws", "ws", ws, websocket=True)
 app.add_url_rule("/ws", "ws_http", ws)
 """
@@ -404,7 +404,7 @@ _ALL = [
          "Werkzeug's detection of WebSocket requests changed between releases; a release that "
          "only recognises one spelling of the Connection header routes other clients as plain "
          "HTTP. This is the 'works in Firefox, not in Chrome' report.",
-         "# Best: pip install 'werkzeug>=2.0.2' and keep one WebSocket rule:\n" + FIX_WEBSOCKET_TRUE
+         "# Best: pip install 'werkzeug>=2.0.2' and keep one WebSocket rule.\n" + FIX_WEBSOCKET_TRUE.split("\n", 1)[1]
          + "\n# If the Werkzeug release cannot change, register both rules for the view:\n" + FIX_BOTH_RULES),
     Code("WS702", "server-without-websocket", E, "the server answers upgrades as plain HTTP: it has no WebSocket support{server_hint}",
          "Serve the app with gevent-websocket's WebSocketHandler (or its gunicorn worker).",
