@@ -4,7 +4,7 @@ Rules this module keeps (an I/O edge; it imports the core, never the reverse):
 
 * Every wait is bounded by the exchange's deadline; nothing here blocks longer.
 * Errors are not raised to callers: OS, DNS and TLS errors are translated once, through
-  ``ERROR_TABLE``, into a phase and a finding code recorded on the ``Exchange``.
+  ``error_table()``, into a phase and a finding code recorded on the ``Exchange``.
 * It records what crossed the wire byte for byte (``Exchange``) with millisecond timings,
   and judges nothing: ``diagnose`` does that.
 """
@@ -12,14 +12,13 @@ Rules this module keeps (an I/O edge; it imports the core, never the reverse):
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
-import ssl
 import threading
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wsdiag import frames as fr
 from wsdiag.findings import AfterUpgrade, Exchange
@@ -31,6 +30,9 @@ from wsdiag.handshake import (
     looks_like_tls,
     parse_response_head,
 )
+
+if TYPE_CHECKING:  # ssl and urllib.request cost milliseconds at start-up; import them when used
+    import ssl
 
 MAX_BODY = 4096  # body bytes kept from non-101 answers (evidence only)
 PING_PAYLOAD = b"wsdiag-ping"
@@ -57,31 +59,37 @@ class ExchangeError(Exception):
         self.phase, self.kind, self.detail = phase, kind, detail
 
 
-# (exception class, errnos or None, phases or None) -> kind. First match wins.
-ERROR_TABLE: list[tuple[type[BaseException], frozenset[int] | None, frozenset[str] | None, str]] = [
-    (socket.gaierror, None, None, "name-not-resolved"),
-    (ssl.SSLCertVerificationError, None, None, "tls-certificate-rejected"),
-    (ssl.SSLError, None, frozenset({"tls"}), "tls-handshake-failed"),
-    (ConnectionRefusedError, None, None, "connection-refused"),
-    (TimeoutError, None, frozenset({"dns", "connect"}), "connect-timeout"),
-    (socket.timeout, None, frozenset({"dns", "connect"}), "connect-timeout"),
-    (OSError, frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}), None, "network-unreachable"),
-    (ConnectionResetError, None, frozenset({"tls"}), "tls-handshake-failed"),
-    (ConnectionResetError, None, None, "reset-before-response"),
-    (BrokenPipeError, None, None, "reset-before-response"),
-    (TimeoutError, None, None, "no-response"),
-    (socket.timeout, None, None, "no-response"),
-    (ssl.SSLError, None, None, "tls-handshake-failed"),
-    (OSError, None, frozenset({"connect", "dns"}), "network-unreachable"),
-    (OSError, None, None, "reset-before-response"),
-]
+@functools.lru_cache(maxsize=1)
+def error_table() -> tuple:
+    """(exception class, errnos or None, phases or None, kind) rows; the first match wins.
 
-# Every kind is the name of a finding code in codes.py (a test keeps the two in step).
+    Every kind is the name of a finding code in codes.py (a test keeps the two in step).
+    Built on first use so that importing the transport does not import ssl.
+    """
+    import ssl
+
+    return (
+        (socket.gaierror, None, None, "name-not-resolved"),
+        (ssl.SSLCertVerificationError, None, None, "tls-certificate-rejected"),
+        (ssl.SSLError, None, frozenset({"tls"}), "tls-handshake-failed"),
+        (ConnectionRefusedError, None, None, "connection-refused"),
+        (TimeoutError, None, frozenset({"dns", "connect"}), "connect-timeout"),
+        (socket.timeout, None, frozenset({"dns", "connect"}), "connect-timeout"),
+        (OSError, frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}), None, "network-unreachable"),
+        (ConnectionResetError, None, frozenset({"tls"}), "tls-handshake-failed"),
+        (ConnectionResetError, None, None, "reset-before-response"),
+        (BrokenPipeError, None, None, "reset-before-response"),
+        (TimeoutError, None, None, "no-response"),
+        (socket.timeout, None, None, "no-response"),
+        (ssl.SSLError, None, None, "tls-handshake-failed"),
+        (OSError, None, frozenset({"connect", "dns"}), "network-unreachable"),
+        (OSError, None, None, "reset-before-response"),
+    )
 
 
 def classify(exc: BaseException, phase: str) -> str:
-    """Map an exception raised in ``phase`` to an error kind (see ERROR_TABLE)."""
-    for cls, errnos, phases, kind in ERROR_TABLE:
+    """Map an exception raised in ``phase`` to an error kind (see error_table)."""
+    for cls, errnos, phases, kind in error_table():
         if not isinstance(exc, cls):
             continue
         if errnos is not None and getattr(exc, "errno", None) not in errnos:
@@ -94,10 +102,11 @@ def classify(exc: BaseException, phase: str) -> str:
 
 def describe(exc: BaseException) -> str:
     """A one-line description of an OS/SSL error for evidence."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return exc.verify_message or str(exc)
+    verify = getattr(exc, "verify_message", None)  # ssl.SSLCertVerificationError
+    if verify:
+        return str(verify)
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    if isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None):
+    if getattr(exc, "reason", None) and getattr(exc, "library", None) is not None:  # ssl.SSLError
         text = str(exc.reason)
     return text.splitlines()[0][:200]
 
@@ -131,6 +140,10 @@ def proxy_for(target: Target, settings: Settings) -> str | None:
         return settings.proxy
     if not settings.use_env_proxy:
         return None
+    if not any(k.lower().endswith("_proxy") for k in os.environ):
+        return None  # the common case, without importing urllib.request
+    import urllib.request
+
     env = urllib.request.getproxies()
     if not env or _is_loopback(target.host) or urllib.request.proxy_bypass_environment(target.host, env):
         return None
@@ -185,6 +198,8 @@ def _connect_tcp(host: str, port: int, clock: Clock) -> socket.socket:
 
 def _proxy_connect(sock: socket.socket, proxy_url: str, target: Target, clock: Clock) -> None:
     """Open a tunnel with CONNECT (RFC 9110 section 9.3.6)."""
+    import urllib.parse
+
     parsed = urllib.parse.urlsplit(proxy_url)
     authority = f"[{target.host}]:{target.port}" if ":" in target.host else f"{target.host}:{target.port}"
     lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
@@ -208,6 +223,8 @@ def _proxy_connect(sock: socket.socket, proxy_url: str, target: Target, clock: C
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
+    import ssl
+
     ctx = ssl.create_default_context(cafile=settings.cacert)
     if settings.insecure:
         ctx.check_hostname = False
@@ -220,6 +237,8 @@ def open_stream(target: Target, settings: Settings, clock: Clock, timings: dict,
     """TCP (through a proxy if configured), then TLS for wss://. Raises ExchangeError."""
     proxy = proxy_for(target, settings)
     if proxy:
+        import urllib.parse
+
         p = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
         try:
             sock = _connect_tcp(p.hostname or "", p.port or 8080, clock)
