@@ -1,0 +1,676 @@
+"""Start a user's Flask app the way production runs it, instrumented, in a child process.
+
+Parent side: ``start_app("pkg.module:create_app('prod')") -> RunningApp``.  Child side:
+``python -m wsdiag.flaskcheck.appserver SPEC`` loads the app like ``flask --app`` does,
+wraps it with ``WsdiagTrace`` (channel on, token from the parent), serves it under gevent's
+``WSGIServer`` with gevent-websocket's ``WebSocketHandler`` (or gunicorn with
+``GeventWebSocketWorker``) on a free 127.0.0.1 port, and prints one ready line::
+
+    WSDIAG-APPSERVER {"app_port": ..., "trace_port": ..., "routes": [...], ...} <app_port>
+
+or, when the app cannot be loaded, ``WSDIAG-APPSERVER {"error": "<one line>"} 0``.
+
+Rules this module keeps:
+
+* The app runs in a child; every wait for it is bounded; ``RunningApp.stop`` always ends it
+  (and the child ends itself when its stdin closes, i.e. when the parent is gone).
+* Failures to start are ``AppStartError`` with one line (exception type and message, plus
+  where in the user's code), never a traceback.
+* Nothing heavy at import time: the child monkey-patches with gevent before it imports
+  Flask, the user's app or anything that pulls in ``ssl``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+READY_PREFIX = "WSDIAG-APPSERVER"
+READY = re.compile(READY_PREFIX + r" (\{.*\}) (\d+)\s*$")
+TOKEN_ENV = "WSDIAG_APPSERVER_TOKEN"  # parent -> child only; removed before the app is imported
+WATCH_ENV = "WSDIAG_APPSERVER_WATCH_STDIN"  # set by start_app: stdin is a pipe from the parent
+GUNICORN_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+EXIT_START_FAILED = 3
+MAX_HOOKED_ROUTES = 20  # rules listed only because a before_request hook serves sockets
+
+
+class AppStartError(RuntimeError):
+    """The app could not be started; the message is one line."""
+
+
+# -- the app spec, parsed like ``flask --app`` ---------------------------------------------
+
+@dataclass(frozen=True)
+class AppSpec:
+    """``MODULE`` or ``MODULE:NAME`` or ``MODULE:factory(args)``; MODULE may be a file path."""
+
+    text: str
+    target: str  # the module part: dotted name or path
+    name: str | None = None  # attribute or factory name
+    call: bool = False  # NAME(...) was written
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+def parse_app_spec(text: str) -> AppSpec:
+    """Parse an app spec; factory arguments must be literals (``ast.literal_eval``)."""
+    text = (text or "").strip()
+    if not text:
+        raise AppStartError("no app given (pass MODULE:APP or set FLASK_APP)")
+    target, expr = _split(text)
+    if not target:
+        raise AppStartError(f"bad app spec {text!r}: no module before ':'")
+    if not expr:
+        return AppSpec(text, target)
+    try:
+        node = ast.parse(expr.strip(), mode="eval").body
+    except SyntaxError:
+        raise AppStartError(f"bad app spec {text!r}: {expr!r} is not a name or a call") from None
+    if isinstance(node, ast.Name):
+        return AppSpec(text, target, node.id)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        try:
+            args = tuple(ast.literal_eval(a) for a in node.args)
+            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg is not None}
+        except ValueError:
+            raise AppStartError(f"bad app spec {text!r}: factory arguments must be literals") from None
+        if any(kw.arg is None for kw in node.keywords):
+            raise AppStartError(f"bad app spec {text!r}: **kwargs are not supported")
+        return AppSpec(text, target, node.func.id, True, args, kwargs)
+    raise AppStartError(f"bad app spec {text!r}: {expr!r} is not a name or a call")
+
+
+def _split(text: str) -> tuple[str, str]:
+    # a colon followed by a slash or backslash is a Windows drive, not the separator
+    parts = re.split(r":(?![\\/])", text, maxsplit=1)
+    return parts[0].strip(), (parts[1] if len(parts) > 1 else "").strip()
+
+
+# -- loading (child side) -----------------------------------------------------------------
+
+def _prepare_import(path: str) -> str:
+    """Module name for a path or dotted name; puts its root on sys.path (as flask.cli does)."""
+    path = os.path.realpath(path)
+    fname, ext = os.path.splitext(path)
+    if ext == ".py":
+        path = fname
+    if os.path.basename(path) == "__init__":
+        path = os.path.dirname(path)
+    module_name = []
+    while True:
+        path, name = os.path.split(path)
+        module_name.append(name)
+        if not os.path.exists(os.path.join(path, "__init__.py")):
+            break
+    if sys.path[0] != path:
+        sys.path.insert(0, path)
+    return ".".join(module_name[::-1])
+
+
+def _where(exc: BaseException) -> str:
+    """`` (file:line)`` of the innermost traceback frame outside importlib, or ''."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" ({_short(exc.filename)}:{exc.lineno})"
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        fn = tb.tb_frame.f_code.co_filename
+        if not fn.startswith("<frozen") and "importlib" not in fn and not fn.endswith(os.path.join("flaskcheck", "appserver.py")):
+            last = (fn, tb.tb_lineno)
+        tb = tb.tb_next
+    return f" ({_short(last[0])}:{last[1]})" if last else ""
+
+
+def _short(filename: str) -> str:
+    try:
+        rel = os.path.relpath(filename)
+        return rel if not rel.startswith("..") else filename
+    except ValueError:
+        return filename
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {msg[0]}" if msg else type(exc).__name__
+    return text[:500]
+
+
+def _import(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            raise AppStartError(f"could not import {module!r}: {_one_line(exc)}") from None
+        raise AppStartError(f"importing {module!r} raised {_one_line(exc)}{_where(exc)}") from None
+    except BaseException as exc:  # noqa: B902 - SystemExit at import time is a start failure too
+        raise AppStartError(f"importing {module!r} raised {_one_line(exc)}{_where(exc)}") from None
+
+
+def _is_flask(obj) -> bool:
+    from flask import Flask
+
+    return isinstance(obj, Flask)
+
+
+def _call_factory(module_name: str, name: str, factory, args=(), kwargs=None):
+    shown = f"{name}({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in (kwargs or {}).items()])})"
+    try:
+        return factory(*args, **(kwargs or {}))
+    except BaseException as exc:  # noqa: B902
+        raise AppStartError(f"{shown} in {module_name!r} raised {_one_line(exc)}{_where(exc)}") from None
+
+
+def load_app(spec: AppSpec | None):
+    """Import and build the app; returns the WSGI callable to serve (often the Flask app)."""
+    if spec is None:
+        for candidate in ("wsgi.py", "app.py"):
+            if os.path.exists(candidate):
+                return load_app(AppSpec(candidate, candidate))
+        raise AppStartError("no app given: pass MODULE:APP, set FLASK_APP, or run where wsgi.py or app.py is")
+    module_name = _prepare_import(spec.target)
+    module = _import(module_name)
+    if spec.name is None:
+        for attr in ("app", "application"):
+            obj = getattr(module, attr, None)
+            if obj is not None and _is_flask(obj):
+                return obj
+        found = [v for v in list(vars(module).values()) if _is_flask(v)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise AppStartError(f"several Flask apps in {module_name!r}: name one, e.g. {module_name}:app")
+        for attr in ("create_app", "make_app"):
+            factory = getattr(module, attr, None)
+            if callable(factory):
+                app = _call_factory(module_name, attr, factory)
+                if _is_flask(app) or _flask_mounts(app):
+                    return app
+        raise AppStartError(f"no Flask app found in {module_name!r} (looked for app, application, "
+                            "a single Flask instance, create_app(), make_app())")
+    if not hasattr(module, spec.name):
+        raise AppStartError(f"{module_name!r} has no attribute {spec.name!r}")
+    obj = getattr(module, spec.name)
+    import inspect
+
+    if inspect.isfunction(obj) or spec.call:
+        if not callable(obj):
+            raise AppStartError(f"{module_name}:{spec.name} is not callable")
+        obj = _call_factory(module_name, spec.name, obj, spec.args, spec.kwargs)
+    if not (_is_flask(obj) or _flask_mounts(obj)):
+        raise AppStartError(f"{module_name}:{spec.name} is a {type(obj).__name__}, not a Flask app")
+    return obj
+
+
+def _flask_mounts(wsgi, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
+    """(mount prefix, Flask app) pairs inside a WSGI callable (a Flask app, DispatcherMiddleware...)."""
+    if depth > 4 or wsgi is None:
+        return []
+    if _is_flask(wsgi):
+        return [(prefix, wsgi)]
+    out: list[tuple[str, Any]] = []
+    mounts = getattr(wsgi, "mounts", None)
+    if isinstance(mounts, dict):  # werkzeug's DispatcherMiddleware
+        out += _flask_mounts(getattr(wsgi, "app", None), prefix, depth + 1)
+        for mount, sub in mounts.items():
+            out += _flask_mounts(sub, prefix + mount, depth + 1)
+        return out
+    for attr in ("app", "application", "wsgi_app"):  # ProxyFix-style wrappers
+        inner = getattr(wsgi, attr, None)
+        if inner is not None and inner is not wsgi:
+            found = _flask_mounts(inner, prefix, depth + 1)
+            if found:
+                return found
+    return []
+
+
+# -- route discovery (child side) ---------------------------------------------------------
+
+_CONVERTER = re.compile(r"<(?:(?P<conv>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<args>[^)]*)\))?:)?(?P<var>[a-zA-Z_][a-zA-Z0-9_]*)>")
+_SAMPLES = {"int": "1", "float": "1.0", "uuid": "00000000-0000-0000-0000-000000000000"}
+
+
+def example_path(rule: str, defaults: dict | None = None) -> str:
+    """A concrete path for a rule: converters replaced by sample values."""
+    def sub(m: re.Match) -> str:
+        var, conv, args = m.group("var"), m.group("conv") or "default", m.group("args") or ""
+        if defaults and var in defaults:
+            return str(defaults[var])
+        if conv == "any" and args:
+            return args.split(",")[0].strip().strip("'\"")
+        return _SAMPLES.get(conv, "x")
+
+    return _CONVERTER.sub(sub, rule)
+
+
+def _source_mentions(func, needle: str) -> bool:
+    import inspect
+
+    try:
+        return needle in inspect.getsource(inspect.unwrap(getattr(func, "view_class", None) or func))
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def discover(mounts: list[tuple[str, Any]], path_hint: str | None = None) -> tuple[list[dict], list[str]]:
+    """Candidate WebSocket routes and notes (hooks that serve sockets) of the mounted apps."""
+    from wsdiag.flaskcheck.trace import _names
+
+    routes: list[dict] = []
+    notes: list[str] = []
+    hooked_only = 0
+    if path_hint:
+        routes.append(_hint_route(mounts, path_hint))
+    for prefix, app in mounts:
+        socket_hooks: dict[str | None, list[str]] = {}
+        for key, funcs in list(app.before_request_funcs.items()):
+            for f in funcs:
+                if _source_mentions(f, "wsgi.websocket"):
+                    socket_hooks.setdefault(key, []).append(_names(f)[0])
+        for key, names in socket_hooks.items():
+            where = ("app" if key is None else f"blueprint {key!r}") + (f" (mounted at {prefix})" if prefix else "")
+            notes.append(f"{where} before_request hook(s) {', '.join(names)} read wsgi.websocket: "
+                         f"they serve sockets before routing{' on every path' if key is None else ''} (the workaround)")
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint == "static":
+                continue
+            view = app.view_functions.get(rule.endpoint)
+            ws = bool(getattr(rule, "websocket", False))
+            reads = view is not None and _source_mentions(view, "wsgi.websocket")
+            bp = rule.endpoint.rpartition(".")[0] or None
+            hooked = None in socket_hooks or any(bp and (bp == k or bp.startswith(k + ".")) for k in socket_hooks if k)
+            if not (ws or reads or hooked):
+                continue
+            if not (ws or reads):
+                hooked_only += 1
+                if hooked_only > MAX_HOOKED_ROUTES:
+                    continue
+            reason = "websocket=True" if ws else "view reads wsgi.websocket" if reads else "before_request hook serves sockets"
+            routes.append({
+                "rule": prefix + rule.rule,
+                "endpoint": rule.endpoint,
+                "websocket": ws,
+                "methods": sorted(rule.methods or ()),
+                "blueprint": bp,
+                "reads_wsgi_websocket": reads,
+                "example_path": prefix + example_path(rule.rule, rule.defaults),
+                "reason": reason,
+            })
+    if hooked_only > MAX_HOOKED_ROUTES:
+        notes.append(f"{hooked_only} rules could be served by such hooks; the first {MAX_HOOKED_ROUTES} are listed")
+    seen, unique = set(), []
+    for r in routes:  # the hint first; one entry per example path
+        if r["example_path"] not in seen:
+            seen.add(r["example_path"])
+            unique.append(r)
+    return unique, notes
+
+
+def _hint_route(mounts, path: str) -> dict:
+    entry = {"rule": None, "endpoint": None, "websocket": None, "methods": [], "blueprint": None,
+             "reads_wsgi_websocket": False, "example_path": path, "reason": "path hint"}
+    for prefix, app in sorted(mounts, key=lambda m: -len(m[0])):
+        if prefix and not (path == prefix or path.startswith(prefix + "/")):
+            continue
+        adapter = app.url_map.bind("localhost")
+        for flag in (True, False):
+            try:
+                rule, _ = adapter.match(path[len(prefix):] or "/", method="GET", return_rule=True, websocket=flag)
+            except Exception:
+                continue
+            view = app.view_functions.get(rule.endpoint)
+            entry.update(rule=prefix + rule.rule, endpoint=rule.endpoint, websocket=bool(getattr(rule, "websocket", False)),
+                         methods=sorted(rule.methods or ()), blueprint=rule.endpoint.rpartition(".")[0] or None,
+                         reads_wsgi_websocket=view is not None and _source_mentions(view, "wsgi.websocket"))
+            return entry
+        break
+    return entry
+
+
+# -- the child ------------------------------------------------------------------------------
+
+def _emit(info: dict, port: int) -> None:
+    sys.stdout.write(f"{READY_PREFIX} {json.dumps(info, default=str)} {port}\n")
+    sys.stdout.flush()
+
+
+def _fail(message: str) -> None:
+    _emit({"error": message}, 0)
+    sys.stderr.flush()
+    os._exit(EXIT_START_FAILED)  # no atexit output after the one line
+
+
+def _prepare(spec_text: str | None, path_hint: str | None, token: str):
+    """Load, discover and instrument; returns (wsgi, ext, info) or exits with the error line."""
+    try:
+        spec = parse_app_spec(spec_text) if spec_text else None
+        wsgi = load_app(spec)
+        mounts = _flask_mounts(wsgi)
+        if not mounts:
+            raise AppStartError(f"{spec_text} is not a Flask app")
+        routes, notes = discover(mounts, path_hint)
+        from wsdiag.flaskcheck.trace import EXTENSION_KEY, WsdiagTrace
+
+        ours = WsdiagTrace(channel=False, token=token)
+        owners = []
+        for _, app in mounts:
+            owner = app.extensions.get(EXTENSION_KEY)
+            if owner is None:
+                ours.init_app(app)
+                owner = ours
+            owners.append(owner)
+        ext = owners[0] if len(set(map(id, owners))) == 1 else ours
+        if ext is not ours:
+            ext.token = token
+        info = {"routes": routes, "notes": notes, "flask": _dist("flask"),
+                "werkzeug": _dist("werkzeug"), "python": sys.version.split()[0], "pid": os.getpid()}
+        return wsgi, ext, info
+    except AppStartError as exc:
+        _fail(str(exc))
+    except BaseException as exc:  # noqa: B902 - an unexpected failure is still one line
+        _fail(f"{_one_line(exc)}{_where(exc)}")
+    raise AssertionError("unreachable")
+
+
+def _dist(name: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return None
+
+
+def _watch_stdin_gevent() -> None:
+    """End this process when the parent goes away (its end of our stdin closes)."""
+    import signal
+
+    import gevent
+    from gevent.socket import wait_read
+
+    def watch():
+        try:
+            while True:
+                wait_read(0)
+                if not os.read(0, 4096):
+                    break
+        except Exception:
+            return
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    gevent.spawn(watch)
+
+
+def _watch_stdin_thread() -> None:
+    import signal
+    import threading
+
+    def watch():
+        try:
+            while os.read(0, 4096):
+                pass
+        except Exception:
+            return
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="wsdiag-parent-watch").start()
+
+
+def _serve_gevent(spec_text, path_hint, token, monkey_patch: bool, watch: bool) -> int:
+    if monkey_patch:
+        from gevent import monkey
+
+        monkey.patch_all()
+    wsgi, ext, info = _prepare(spec_text, path_hint, token)
+    from wsdiag.sample.server import serve
+
+    def ready(host: str, port: int) -> None:
+        _, trace_port = ext.start_channel(token)
+        info.update(host=host, app_port=port, trace_port=trace_port,
+                    server="gevent WSGIServer + geventwebsocket WebSocketHandler")
+        _emit(info, port)
+
+    if watch:
+        _watch_stdin_gevent()
+    serve(wsgi, "127.0.0.1", 0, websocket=True, ready=ready, log=None)
+    return 0
+
+
+def _serve_gunicorn(spec_text, path_hint, token, watch: bool) -> int:
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        _fail("gunicorn is not installed in this environment")
+    loaded: dict[str, Any] = {}
+
+    class App(BaseApplication):
+        def load_config(self):
+            for key, value in {
+                "bind": ["127.0.0.1:0"], "workers": 1, "worker_class": GUNICORN_WORKER,
+                "accesslog": None, "errorlog": "-", "loglevel": "warning",
+                "graceful_timeout": 1, "timeout": 30, "post_worker_init": post_worker_init,
+            }.items():
+                self.cfg.set(key, value)
+
+        def load(self):  # in the worker, after GeventWebSocketWorker monkey-patched
+            wsgi, ext, info = _prepare(spec_text, path_hint, token)
+            loaded.update(ext=ext, info=info)
+            return wsgi
+
+    def post_worker_init(worker):
+        ext, info = loaded["ext"], loaded["info"]
+        port = worker.sockets[0].getsockname()[1]
+        _, trace_port = ext.start_channel(token)
+        info.update(host="127.0.0.1", app_port=port, trace_port=trace_port,
+                    server=f"gunicorn + {GUNICORN_WORKER}")
+        _emit(info, port)
+
+    if watch:
+        _watch_stdin_thread()
+    App().run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m wsdiag.flaskcheck.appserver",
+                                     description="Serve a Flask app instrumented by wsdiag (child of start_app).")
+    parser.add_argument("spec", nargs="?", help="MODULE[:APP] or MODULE:create_app(...); default FLASK_APP")
+    parser.add_argument("--path-hint")
+    parser.add_argument("--gunicorn", action="store_true")
+    parser.add_argument("--no-monkey-patch", action="store_true")
+    args = parser.parse_args(argv)
+    token = os.environ.pop(TOKEN_ENV, None)
+    watch = os.environ.pop(WATCH_ENV, None) == "1"
+    os.environ.pop("WSDIAG_TRACE_TOKEN", None)  # the app's own WsdiagTrace must not open a channel
+    if not token:
+        _fail(f"{TOKEN_ENV} is not set (this module is started by wsdiag's start_app)")
+    spec_text = args.spec or os.environ.get("FLASK_APP") or None
+    if args.gunicorn:
+        return _serve_gunicorn(spec_text, args.path_hint, token, watch)
+    return _serve_gevent(spec_text, args.path_hint, token, not args.no_monkey_patch, watch)
+
+
+# -- the parent -----------------------------------------------------------------------------
+
+class RunningApp:
+    """A started app: where it listens, where its traces are, its candidate WebSocket routes."""
+
+    def __init__(self, proc, info: dict, token: str) -> None:
+        import collections
+        import threading
+
+        self.proc = proc
+        self.info = info
+        self.host = info.get("host", "127.0.0.1")
+        self.port = int(info["app_port"])
+        self.base_url = f"http://{self.host}:{self.port}"
+        self.trace_url = f"http://127.0.0.1:{int(info['trace_port'])}"
+        self.token = token
+        self.routes: list[dict] = list(info.get("routes") or [])
+        self.notes: list[str] = list(info.get("notes") or [])
+        self.server: str = info.get("server", "")
+        self.versions = {k: info.get(k) for k in ("flask", "werkzeug", "python")}
+        self._log: collections.deque = collections.deque(maxlen=500)
+        self._drains = [threading.Thread(target=self._drain, args=(s,), daemon=True, name="wsdiag-app-log")
+                        for s in (proc.stdout, proc.stderr) if s is not None]
+        for t in self._drains:
+            t.start()
+
+    def ws_url(self, path: str = "/") -> str:
+        return f"ws://{self.host}:{self.port}{path if path.startswith('/') else '/' + path}"
+
+    def fetch_trace(self, probe_id: str, timeout: float = 1.0):
+        """The trace events of one probe request (see ``trace.fetch_trace``)."""
+        from wsdiag.flaskcheck.trace import fetch_trace
+
+        return fetch_trace(self.trace_url, self.token, probe_id, timeout)
+
+    def log_tail(self, n: int = 50) -> list[str]:
+        """The app's last output lines (stdout and stderr interleaved)."""
+        return list(self._log)[-n:]
+
+    def _drain(self, stream) -> None:
+        try:
+            for raw in iter(stream.readline, b""):
+                self._log.append(raw.decode("utf-8", "replace").rstrip("\n"))
+        except (OSError, ValueError):
+            pass
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """End the child (gently, then by force) and release its pipes; safe to call twice."""
+        _end(self.proc)
+        for t in self._drains:
+            t.join(timeout=1)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+    def __enter__(self) -> "RunningApp":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _end(proc) -> None:
+    import signal
+    import subprocess
+
+    try:
+        if proc.stdin is not None and not proc.stdin.closed:
+            proc.stdin.close()
+    except OSError:
+        pass
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass
+    try:  # the whole session: gunicorn's worker too
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _child_env(extra: dict | None, token: str) -> dict:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra or {}))
+    env[TOKEN_ENV] = token
+    env[WATCH_ENV] = "1"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__import__("wsdiag").__file__)))
+    if os.path.basename(root) not in ("site-packages", "dist-packages"):
+        # a source checkout: let the child import wsdiag even from another interpreter
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), root) if p)
+    return env
+
+
+def start_app(spec: str | None = None, *, path_hint: str | None = None, gunicorn: bool = False,
+              timeout: float = 20, cwd: str | None = None, python: str | None = None,
+              monkey_patch: bool = True, env: dict | None = None) -> RunningApp:
+    """Start the app in a child under gevent-websocket (or gunicorn), instrumented; wait until ready.
+
+    ``spec``: ``MODULE:APP``, ``MODULE:create_app()``, ``MODULE:create_app('arg')``, a file
+    path, or None for ``FLASK_APP`` (then ``wsgi.py`` / ``app.py``), like ``flask --app``.
+    ``path_hint``: a WebSocket path to list first among the routes (``--path``).
+    ``python``: the interpreter of the app's environment (default: this one).
+    Raises ``AppStartError`` (one line) when the app cannot be imported, built or served.
+    """
+    import secrets
+    import subprocess
+
+    from wsdiag.sample.launch import SampleError, wait_ready
+
+    text = spec or (env or {}).get("FLASK_APP") or os.environ.get("FLASK_APP") or None
+    if text:
+        parse_app_spec(text)  # bad syntax fails here, before any process starts
+    python = python or sys.executable
+    if gunicorn and python == sys.executable:
+        import importlib.util
+
+        if importlib.util.find_spec("gunicorn") is None:
+            raise AppStartError("gunicorn is not installed in this environment")
+    token = secrets.token_hex(16)
+    cmd = [python, "-m", "wsdiag.flaskcheck.appserver"] + ([text] if text else [])
+    if path_hint:
+        cmd += ["--path-hint", path_hint]
+    if gunicorn:
+        cmd.append("--gunicorn")
+    if not monkey_patch:
+        cmd.append("--no-monkey-patch")
+    try:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=_child_env(env, token), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as exc:
+        raise AppStartError(f"could not run {python}: {_one_line(exc)}") from None
+    try:
+        payload, _port = wait_ready(proc, READY, timeout)
+        info = json.loads(payload)
+    except SampleError as exc:
+        _end(proc)
+        _close(proc)
+        msg = str(exc)
+        if msg.startswith("no 'listening' line"):
+            raise AppStartError(f"the app was not ready within {timeout:g} s") from None
+        raise AppStartError(f"the app exited before it was ready: {msg}") from None
+    except (ValueError, OSError) as exc:
+        _end(proc)
+        _close(proc)
+        raise AppStartError(f"unreadable ready line from the app server: {_one_line(exc)}") from None
+    if "error" in info:
+        _end(proc)
+        _close(proc)
+        raise AppStartError(str(info["error"]))
+    return RunningApp(proc, info, token)
+
+
+def _close(proc) -> None:
+    for stream in (proc.stdout, proc.stderr):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
