@@ -1,0 +1,139 @@
+"""wsdiag check --app: every candidate rule routed per client profile by the installed Werkzeug."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import pytest
+
+from wsdiag.flaskcheck import inprocess
+from wsdiag.flaskcheck.run import CheckError, CheckOptions, run_check
+from wsdiag.versions import detection_for
+
+WERKZEUG = version("werkzeug")
+MODERN = detection_for(tuple(int(x) for x in WERKZEUG.split(".")[:3])).rule == "token"
+pytestmark = pytest.mark.skipif(not MODERN, reason="these expectations are for Werkzeug >= 2.0.2 (see test_check_versions)")
+
+
+def check(spec: str, **kw):
+    return run_check(CheckOptions(app=spec, **kw)).report
+
+
+def by_code(report):
+    return {(f.code, f.evidence.get("rule")) for f in report.findings}
+
+
+def route(report, rule):
+    return next(r for r in report.routes if r["rule"] == rule)
+
+
+def test_seed_route_hidden_400_for_every_client():
+    """Variant 1: each default profile meets WebsocketMismatch; the app-level hooks (none) and the view never run."""
+    report = check("fixtures.check.seed_route:app")
+    (f,) = report.findings
+    assert f.code == "WS601" and f.evidence["file"] == "fixtures/check/seed_route.py" and f.evidence["line"] == 21
+    r = route(report, "/ws")
+    assert [(p["profile"], p["routing"], p["status"], p["outcome"], p["detected"]) for p in r["profiles"]] == [
+        (n, "WebsocketMismatch", 400, "hidden", True)
+        for n in ("chrome", "firefox", "firefox-legacy", "websocket-client", "minimal")]
+    assert r["plain_get"] == "match ws"  # a browser visit still reaches the view
+    assert "+@app.route('/ws', websocket=True)" in f.evidence["diff"]
+
+
+def test_seed_hook_is_the_workaround_and_seed_fixed_passes():
+    hook = check("fixtures.check.seed_hook")
+    assert [f.code for f in hook.findings] == ["WS502"] and hook.routes == []
+    fixed = check("fixtures/check/seed_fixed.py")
+    assert fixed.findings == [] and fixed.status("warning") == 0
+    assert {p["outcome"] for p in route(fixed, "/ws")["profiles"]} == {"view"}
+
+
+def test_factory_nested_blueprints_methodview_and_strict_slashes():
+    """create_app(): nested blueprint prefixes, a MethodView via add_url_rule, a websocket=True rule ending in '/'."""
+    report = check("fixtures.check.factory_app:create_app()")
+    assert {r["rule"] for r in report.routes} == {"/api/chat/rooms/<int:room>/ws", "/api/chat/rooms/live/", "/echo", "/feed"}
+    assert by_code(report) == {
+        ("WS601", "/api/chat/rooms/<int:room>/ws"), ("WS508", "/api/chat/rooms/<int:room>/ws"),
+        ("WS601", "/echo"), ("WS507", "/api/chat/rooms/live/"),
+    }
+    room = route(report, "/api/chat/rooms/<int:room>/ws")
+    assert room["url"] == "/api/chat/rooms/1/ws" and room["blueprint"] == "chat.rooms"
+    p = room["profiles"][0]
+    assert p["hooks_run"] == ["create_app.<locals>.log_upgrades"] and p["hooks_skipped"] == ["chat_auth"]
+    ws508 = next(f for f in report.findings if f.code == "WS508")
+    assert ws508.evidence["blueprint"] == "chat.rooms" and ws508.evidence["hooks"] == "chat_auth()"
+    slash = next(f for f in report.findings if f.code == "WS507")
+    assert slash.evidence["hidden"] == "308 redirect" and slash.evidence["alt_path"] == "'/api/chat/rooms/live'"
+    echo = next(f for f in report.findings if f.code == "WS601" and f.evidence["rule"] == "/echo")
+    assert echo.evidence["line"] == 71 and echo.evidence["view"] == "EchoView()"
+    assert {q["outcome"] for q in route(report, "/feed")["profiles"]} == {"view"}
+
+
+def test_host_matching_routes_with_the_rules_host():
+    report = check("fixtures.check.hosts_app:app")
+    assert route(report, "/ws")["host"] == "ws.example.test" and route(report, "/ok")["host"] == "api.example.test"
+    assert {p["outcome"] for p in route(report, "/ok")["profiles"]} == {"view"}
+    assert ("WS601", "/ws") in by_code(report)
+
+
+def test_subdomain_matching_routes_with_server_name():
+    report = check("fixtures.check.hosts_app:sub_app")
+    assert route(report, "/ws")["host"] == "chat.example.test"
+    assert route(report, "/live")["host"] == "x.example.test"  # <tenant> filled with a sample value
+    assert {p["outcome"] for p in route(report, "/ws")["profiles"]} == {"view"}
+    assert ("WS601", "/live") in by_code(report)
+
+
+def test_hook_serving_sockets_reaches_only_before_request():
+    """With an app-level socket hook every client is served by the hook, and the route is still broken underneath."""
+    report = check("fixtures.check.hook_and_route")
+    r = route(report, "/ws")
+    assert {(p["routing"], p["outcome"]) for p in r["profiles"]} == {("WebsocketMismatch", "hook")}
+    assert sorted(f.code for f in report.findings) == ["WS502", "WS601"]
+
+
+def test_post_only_socket_route_is_a_hidden_405_and_custom_converters_are_reported():
+    page = check("fixtures.check.page_app")
+    hidden405 = next(f for f in page.findings if f.code in ("WS609", "WS606"))
+    assert hidden405.evidence["rule"] == "/post/ws" and hidden405.evidence["status"].startswith("405")
+    conv = check("fixtures.check.converters_app")
+    (f,) = conv.findings
+    assert f.code == "WS510" and "hex" in f.evidence["detail"]
+
+
+def test_profiles_option_limits_the_clients():
+    from wsdiag.profiles import resolve
+
+    report = check("fixtures.check.seed_route:app", profiles=resolve(["chrome", "stripped"]))
+    assert [p["profile"] for p in route(report, "/ws")["profiles"]] == ["chrome"]  # stripped sends no upgrade
+
+
+def test_flask_app_environment_variable_selects_the_app(monkeypatch):
+    monkeypatch.setenv("FLASK_APP", "fixtures.check.seed_route")
+    report = run_check(CheckOptions(use_app=True)).report
+    assert report.app == "fixtures.check.seed_route" and [f.code for f in report.findings] == ["WS601"]
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ("fixtures.check.factory_error:create_app()", "RuntimeError: DATABASE_URL is not set"),
+    ("fixtures.check.methods_app", "ValueError: WebSocket rules can only use 'GET', 'HEAD', and 'OPTIONS' methods."),
+    ("fixtures.check.flask_sockets_app", "No module named 'flask_sockets'"),
+    ("fixtures.check.no_such_module:app", "Could not import 'fixtures.check.no_such_module'"),
+    ("fixtures.check.seed_route:nope", "Failed to find attribute 'nope'"),
+])
+def test_load_failures_are_one_line(spec, needle):
+    with pytest.raises(CheckError) as err:
+        check(spec)
+    msg = str(err.value)
+    assert needle in msg and "\n" not in msg and msg.startswith(f"could not load the app {spec!r}")
+
+
+def test_nothing_is_dispatched(monkeypatch):
+    """Routing only: no view or hook runs while checking (they would raise here)."""
+    from fixtures.check import hook_and_route
+
+    calls = []
+    monkeypatch.setattr(hook_and_route.app, "dispatch_request", lambda *a: calls.append(a))
+    monkeypatch.setattr(hook_and_route, "serve", lambda sock: calls.append(sock))
+    inprocess.check_app(hook_and_route.app, werkzeug=WERKZEUG)
+    assert calls == []

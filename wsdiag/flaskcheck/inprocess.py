@@ -1,0 +1,423 @@
+"""``wsdiag check --app``: route every candidate WebSocket rule with the installed Werkzeug.
+
+An edge: it imports the user's app (and so Flask and Werkzeug), then, for each candidate rule
+and each client profile, builds that client's upgrade environ with
+``werkzeug.test.EnvironBuilder`` and lets Flask's own URL adapter (``app.create_url_adapter``,
+which calls the installed Werkzeug's ``bind_to_environ``) run ``match(return_rule=True)``.
+Werkzeug decides; nothing here re-implements its matching.
+
+Rules this module keeps:
+
+* No network traffic and no side effects: no view, hook or request handler is called. Hooks
+  are read (``app.before_request_funcs``) and classified by the static scan of their source.
+* Candidates are rules declared ``websocket=True`` and rules whose view reads
+  ``wsgi.websocket`` (by the static scan of the view's module, found with ``inspect``).
+* Failures to load the app are ``LoadError`` with a one-line message; everything else about
+  the app is a finding.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+
+from wsdiag.codes import REGISTRY
+from wsdiag.findings import Finding
+from wsdiag.flaskcheck import advice as _advice
+from wsdiag.flaskcheck import static as _static
+from wsdiag.profiles import PROFILES, Profile
+from wsdiag.versions import connection_window
+
+SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3's sample key
+_VAR = re.compile(r"<(?:(?P<conv>[A-Za-z_]\w*)(?:\((?P<args>[^)]*)\))?:)?(?P<var>[A-Za-z_]\w*)>")
+_SAMPLES = {"int": "1", "float": "1.5", "uuid": "00000000-0000-0000-0000-000000000001",
+            "path": "x", "string": "x", "default": "x", None: "x"}
+
+
+class LoadError(Exception):
+    """The app could not be imported or created; the message is one line."""
+
+
+def load_app(spec: str | None):
+    """Load a Flask app the way ``flask --app`` does: ``module:name``, ``module:factory()``,
+    ``path/to/file.py``, a bare module, FLASK_APP, or ``wsgi.py`` / ``app.py`` in the current directory.
+    """
+    try:
+        from flask.cli import NoAppException, ScriptInfo
+    except ImportError as exc:
+        raise LoadError(f"Flask is not installed here ({exc})") from None
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    spec = spec or os.environ.get("FLASK_APP") or None
+    try:
+        info = ScriptInfo(app_import_path=spec, set_debug_flag=False)
+    except TypeError:  # Flask 1.1
+        info = ScriptInfo(app_import_path=spec)
+    what = repr(spec) if spec else "from wsgi.py or app.py"
+    try:
+        return info.load_app()
+    except NoAppException as exc:
+        raise LoadError(f"could not load the app {what}: {_one_line(str(exc))}") from None
+    except SystemExit as exc:
+        raise LoadError(f"could not load the app {what}: importing it called sys.exit({exc.code!r})") from None
+    except Exception as exc:  # the app's own import or factory failed
+        raise LoadError(f"could not load the app {what}: {type(exc).__name__}: {_one_line(str(exc))}") from None
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "(no message)"
+    if any(ln.startswith("Traceback") for ln in lines):
+        return f"{lines[0]} {lines[-1]}"
+    return " ".join(lines)[:300]
+
+
+# -- results -----------------------------------------------------------------------------
+
+
+@dataclass
+class ProfileRouting:
+    """What one client's upgrade request meets in the app."""
+
+    profile: str
+    connection: str
+    detected: bool | None  # did Werkzeug route it as ws:// (MapAdapter.websocket)?
+    routing: str  # match | WebsocketMismatch | RequestRedirect | NotFound | MethodNotAllowed | <exception>
+    status: int | None  # the status Flask would answer (hidden behind gevent-websocket's 101)
+    location: str | None = None
+    endpoint: str | None = None
+    outcome: str = "view"  # view | hook | hidden
+    hooks_run: list = field(default_factory=list)
+    hooks_skipped: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RouteResult:
+    """One candidate rule, routed for every profile."""
+
+    rule: str
+    endpoint: str
+    methods: list
+    websocket: bool
+    url: str
+    host: str
+    blueprint: str | None
+    view: str
+    reads_socket: bool
+    file: str | None
+    line: int | None
+    column: int | None
+    source: str = ""
+    profiles: list = field(default_factory=list)
+    plain_get: str = ""
+    slash: list = field(default_factory=list)  # the companion path without the trailing slash
+    note: str | None = None
+    static_route: object = None  # the static.Route of the declaration, when found
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k not in ("profiles", "slash", "static_route")}
+        d["profiles"] = [p.to_dict() for p in self.profiles]
+        d["slash_variant"] = [p.to_dict() for p in self.slash]
+        return d
+
+
+@dataclass
+class AppCheck:
+    app_name: str
+    import_name: str
+    results: list
+    findings: list
+    files: list  # source files of the app's views and hooks (scanned statically too)
+    hook_serves: list  # app-level hooks that serve sockets
+
+
+# -- the check ---------------------------------------------------------------------------
+
+
+class _Sources:
+    """Static scans of the app's modules, cached per file."""
+
+    def __init__(self):
+        self.scans: dict[str, _static.ModuleScan] = {}
+
+    def scan(self, path: str | None) -> _static.ModuleScan | None:
+        if not path or not os.path.isfile(path):
+            return None
+        if path not in self.scans:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except (OSError, UnicodeDecodeError):
+                return None
+            self.scans[path] = _static.scan_source(text, path)
+        return self.scans[path]
+
+
+def _source_of(obj) -> tuple[str | None, str]:
+    """(file, qualname) of a view function or class-based view."""
+    target = getattr(obj, "view_class", None) or inspect.unwrap(obj)
+    try:
+        path = inspect.getsourcefile(target)
+    except TypeError:
+        path = None
+    return (os.path.abspath(path) if path else None), getattr(target, "__qualname__", getattr(target, "__name__", "?"))
+
+
+def check_app(app, profiles: list[Profile] | None = None, werkzeug: str | None = None) -> AppCheck:
+    """Route every candidate rule of ``app`` for each profile; no request is served."""
+    profiles = [p for p in (profiles or [PROFILES[n] for n in ("chrome", "firefox", "firefox-legacy", "websocket-client", "minimal")])
+                if p.upgrade]
+    rel = _advice.release(werkzeug)
+    sources = _Sources()
+    hooks = app.before_request_funcs
+    app_hooks = list(hooks.get(None, []))
+    hook_serves = []
+    for h in app_hooks:
+        path, qual = _source_of(h)
+        scan = sources.scan(path)
+        if scan is not None and scan.reads_socket(qual):
+            hook_serves.append(qual)
+    results = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions.get(rule.endpoint)
+        if view is None or (getattr(view, "__module__", None) or "").split(".")[0] == "flask":
+            continue  # Flask's own views (the static route) serve no sockets
+        path, qual = _source_of(view)
+        scan = sources.scan(path)
+        reads = bool(scan and scan.reads_socket(qual))
+        is_ws = bool(getattr(rule, "websocket", False))
+        if not (is_ws or reads):
+            continue
+        results.append(_route_rule(app, rule, qual, path, scan, reads, profiles, app_hooks, hook_serves))
+    found = []
+    for r in results:
+        found.extend(_findings(r, rel, profiles))
+    module = sys.modules.get(getattr(app, "import_name", ""))
+    if module is not None and getattr(module, "__file__", None):
+        sources.scan(os.path.abspath(module.__file__))  # server start-up code lives beside the app
+    files = sorted(p for p, s in sources.scans.items() if s.error is None)
+    return AppCheck(getattr(app, "name", "app"), getattr(app, "import_name", "?"), results, found, files, hook_serves)
+
+
+def _sample(conv: str | None, args: str | None) -> str:
+    if conv == "any" and args:
+        first = args.split(",")[0].strip().strip("'\"")
+        return first or "x"
+    return _SAMPLES.get(conv, "x")
+
+
+def _fill(pattern: str) -> tuple[str, list[str]]:
+    unknown = []
+
+    def sub(m):
+        conv = m.group("conv")
+        if conv not in _SAMPLES and conv != "any":
+            unknown.append(conv)
+        return _sample(conv, m.group("args"))
+
+    return _VAR.sub(sub, pattern), unknown
+
+
+def _hook_names(funcs) -> list[str]:
+    return [_source_of(f)[1] for f in funcs]
+
+
+def _route_rule(app, rule, qual, path, scan, reads, profiles, app_hooks, hook_serves) -> RouteResult:
+    url, unknown = _fill(rule.rule)
+    note = None
+    if unknown:
+        note = f"custom converter(s) {', '.join(unknown)}: sample value 'x' used"
+    host = "localhost"
+    server_name = app.config.get("SERVER_NAME")
+    if app.url_map.host_matching:
+        host, more = _fill(rule.host or "")
+        unknown += more
+        host = host or "localhost"
+    elif getattr(rule, "subdomain", None):
+        sub, more = _fill(rule.subdomain)
+        if not server_name:
+            note = f"the rule needs subdomain {rule.subdomain!r} but SERVER_NAME is not set"
+        host = f"{sub}.{server_name or 'localhost'}"
+    elif server_name:
+        host = server_name
+    blueprint = rule.endpoint.rsplit(".", 1)[0] if "." in rule.endpoint else None
+    bp_hooks = []
+    if blueprint:
+        parts = blueprint.split(".")
+        for i in range(1, len(parts) + 1):
+            bp_hooks += app.before_request_funcs.get(".".join(parts[:i]), [])
+    res = RouteResult(rule.rule, rule.endpoint, sorted(rule.methods or []), bool(getattr(rule, "websocket", False)),
+                      url, host, blueprint, qual, reads, path, None, None, note=note)
+    st = _static_route(scan, qual, rule.rule)
+    if st is not None:
+        res.static_route = st
+        ev = _static.location(scan, st.loc)
+        res.line, res.column, res.source = ev["line"], ev["column"], ev["source"]
+    elif path:
+        obj = app.view_functions[rule.endpoint]
+        target = getattr(obj, "view_class", None) or inspect.unwrap(obj)
+        try:
+            lines, start = inspect.getsourcelines(target)
+            res.line, res.column, res.source = start, 1, lines[0].rstrip("\n")
+        except (OSError, TypeError):
+            pass
+    plain = route_upgrade(app, url, host, None)
+    res.plain_get = plain.routing if plain.routing != "match" else f"match {plain.endpoint}"
+    for p in profiles:
+        pr = route_upgrade(app, url, host, p)
+        _classify(pr, rule.endpoint, app_hooks, bp_hooks, hook_serves)
+        res.profiles.append(pr)
+    if res.websocket and rule.rule.endswith("/") and len(rule.rule) > 1 and getattr(rule, "strict_slashes", True):
+        for p in profiles:
+            pr = route_upgrade(app, url.rstrip("/"), host, p)
+            _classify(pr, rule.endpoint, app_hooks, bp_hooks, hook_serves)
+            res.slash.append(pr)
+    return res
+
+
+def _static_route(scan, qual: str, rule: str):
+    if scan is None:
+        return None
+    mine = [r for r in scan.routes if r.view == qual]
+    exact = [r for r in mine if r.rule is not None and (rule.endswith(r.rule) or rule.rstrip("/").endswith(r.rule.rstrip("/")))]
+    pick = exact or mine
+    return pick[0] if pick else None
+
+
+def route_upgrade(app, url: str, host: str = "localhost", profile: Profile | None = None) -> ProfileRouting:
+    """Let Flask's URL adapter (the installed Werkzeug) route one request; nothing is dispatched.
+
+    ``profile`` None routes a plain GET (no upgrade headers).
+    """
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.test import EnvironBuilder
+
+    headers = []
+    if profile is not None:
+        for name, value in profile.headers:
+            if name.lower() == "host":
+                continue
+            headers.append((name, value.replace("{host}", host).replace("{origin}", f"http://{host}").replace("{key}", SAMPLE_KEY)))
+    environ = EnvironBuilder(path=url, base_url=f"http://{host}/", headers=headers, method="GET").get_environ()
+    name = profile.name if profile else "plain-get"
+    connection = (profile.connection or "") if profile else ""
+    detected = None
+    try:
+        adapter = app.create_url_adapter(app.request_class(environ))
+        detected = bool(getattr(adapter, "websocket", False))
+        rule, _args = adapter.match(return_rule=True)
+        return ProfileRouting(name, connection, detected, "match", 200, endpoint=rule.endpoint)
+    except HTTPException as exc:
+        routing = type(exc).__name__
+        location = getattr(exc, "new_url", None)
+        return ProfileRouting(name, connection, detected, routing, getattr(exc, "code", None), location=location)
+    except Exception as exc:  # a routing error Flask would turn into a 500
+        return ProfileRouting(name, connection, detected, type(exc).__name__, 500)
+
+
+def _classify(pr: ProfileRouting, endpoint: str, app_hooks, bp_hooks, hook_serves) -> None:
+    """Which code runs for this request: app-level hooks always; blueprint hooks and the view only on a match."""
+    pr.hooks_run = _hook_names(app_hooks)
+    if pr.routing == "match":
+        pr.hooks_run += _hook_names(bp_hooks)
+        pr.outcome = "view" if pr.endpoint == endpoint else "other-view"
+    else:
+        pr.hooks_skipped = _hook_names(bp_hooks)
+        pr.outcome = "hidden"
+    if hook_serves:
+        pr.outcome = "hook"
+
+
+# -- findings ----------------------------------------------------------------------------
+
+
+def _location(r: RouteResult) -> dict:
+    if not r.file:
+        return {}
+    ev = {"file": os.path.relpath(r.file) if not os.path.relpath(r.file).startswith("..") else r.file,
+          "line": r.line, "column": r.column, "source": r.source}
+    if r.static_route is not None:
+        loc = r.static_route.loc
+        ev.update(end_line=loc.end_line, end_column=loc.end_col + 1)
+    return ev
+
+
+def _names(prs) -> str:
+    return ", ".join(f"{p.profile} ({p.connection!r})" for p in prs)
+
+
+def _findings(r: RouteResult, rel: _advice.Release, profiles) -> list[Finding]:
+    out: list[Finding] = []
+    base = dict(_location(r), rule=r.rule, route=repr(r.rule), path=r.url, endpoint=r.endpoint,
+                view=f"{r.view}()", host=r.host, routed_by=f"Werkzeug {rel.text}")
+    # the sample URL reaches this rule if a plain GET matches it, or fails on the rule's own terms
+    plain_ok = r.plain_get == f"match {r.endpoint}" or r.plain_get in ("WebsocketMismatch", "MethodNotAllowed")
+    if r.note and not plain_ok:
+        out.append(Finding("WS510", dict(base, detail=f"{r.note}; a plain GET of {r.url} gives {r.plain_get}"), subject=r.rule))
+        return out
+    if not plain_ok:
+        out.append(Finding("WS510", dict(base, detail=f"a plain GET of the sample URL {r.url} gives {r.plain_get}"), subject=r.rule))
+        return out
+    by = {}
+    for p in r.profiles:
+        key = p.routing if p.routing != "match" else ("match" if p.endpoint == r.endpoint else "other")
+        by.setdefault(key, []).append(p)
+    working = by.get("match", [])
+    mismatch = by.get("WebsocketMismatch", [])
+    hooks_run = sorted({h for p in r.profiles for h in p.hooks_run})
+    table = {p.profile: p.outcome if p.outcome != "hidden" else f"hidden {p.status}" for p in r.profiles}
+    common = dict(base, hooks_run=hooks_run, clients=table)
+    if mismatch:
+        failing_conn = sorted({p.connection for p in mismatch})
+        working_conn = sorted({p.connection for p in working})
+        if not r.websocket:
+            ev = dict(common, failing=_names(mismatch), consequence=_advice.plain_rule_consequence(rel),
+                      advice=_advice.plain_rule_advice(rel), status=400)
+            if r.static_route is not None:
+                ev["fix_blocker"] = _static.fix_blocker(r.static_route, rel)
+            out.append(Finding("WS601", ev, subject=r.rule))
+        elif rel.rule == "never" or not working:
+            out.append(Finding("WS706", dict(common, advice=_advice.websocket_rule_advice(rel)), subject=r.rule))
+        if working:
+            win = connection_window(failing_conn, working_conn, r.websocket)
+            how = _advice.websocket_rule_advice(rel) if r.websocket else _advice.plain_rule_advice(rel)
+            out.append(Finding("WS701", dict(common, failing=_names(mismatch), working=_names(working), window=win.text,
+                                             advice=how), subject=r.rule))
+    elif not r.websocket and working and rel.rule == "never":
+        out.append(Finding("WS509", dict(common, werkzeug=rel.text, advice=_advice.plain_rule_advice(rel)), subject=r.rule))
+    redirects = by.get("RequestRedirect", [])
+    if redirects:
+        p = redirects[0]
+        out.append(Finding("WS605", dict(common, status=p.status, location=p.location, failing=_names(redirects)), subject=r.rule))
+    if by.get("NotFound"):
+        out.append(Finding("WS602", dict(common, failing=_names(by["NotFound"])), subject=r.rule))
+    if by.get("MethodNotAllowed"):
+        p = by["MethodNotAllowed"][0]
+        # WS609 (method-not-allowed-hidden) is the probe's code for this; WS606 covers it where it is absent
+        code = "WS609" if "WS609" in REGISTRY else "WS606"
+        out.append(Finding(code, dict(common, status=f"{p.status} ({p.routing})", failing=_names(by["MethodNotAllowed"])), subject=r.rule))
+    others = [p for k, ps in by.items() if k not in ("match", "WebsocketMismatch", "RequestRedirect", "NotFound", "MethodNotAllowed")
+              for p in ps]
+    if others:
+        out.append(Finding("WS606", dict(common, status=f"{others[0].status} ({others[0].routing})", failing=_names(others)), subject=r.rule))
+    if r.slash:
+        hidden = [p for p in r.slash if p.routing != "match"]
+        if hidden:
+            p = hidden[0]
+            what = f"{p.status} {'redirect' if p.routing == 'RequestRedirect' else p.routing}"
+            slash_clients = {q.profile: q.outcome if q.outcome != "hidden" else f"hidden {q.status}" for q in r.slash}
+            out.append(Finding("WS507", dict(common, alt_path=repr(r.url.rstrip("/")), hidden=what, failing=_names(hidden),
+                                             clients=slash_clients, hooks_run=sorted({h for q in hidden for h in q.hooks_run})),
+                               subject=r.rule))
+    failing_any = [p for p in r.profiles if p.routing != "match"]
+    skipped = sorted({h for p in failing_any for h in p.hooks_skipped})
+    if failing_any and skipped and r.blueprint:
+        out.append(Finding("WS508", dict(common, blueprint=r.blueprint, hooks=", ".join(f"{h}()" for h in skipped)), subject=r.rule))
+    return out

@@ -1,0 +1,941 @@
+"""The static scan of ``wsdiag check``: broken WebSocket routes found in source, never imported.
+
+Rules this module keeps:
+
+* Pure core: standard library only (``ast``, ``re``, ``difflib``). It reads the text it is
+  given; it never imports, runs or writes the code it scans.
+* Findings carry their location as evidence: ``file``, ``line``, ``column`` (1-based, in
+  characters, not the UTF-8 byte offsets ``ast`` reports), ``end_line``, ``end_column``,
+  ``source`` (the line as written), ``advice`` (the fix that is true for the Werkzeug release
+  the caller names) and, where an edit can express it, ``diff``.
+* It does not guess: a computed rule, a ``websocket=`` expression or a ``**options`` call is
+  reported with what is known, and never rewritten.
+* Edits are exact source spans (insert ``, websocket=True`` after the last argument), so
+  formatting and comments survive; ``ast.unparse`` is only used to name things in messages.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+
+from wsdiag.findings import Finding
+from wsdiag.flaskcheck import advice as _advice
+
+SOCKET_KEY = "wsgi.websocket"
+ROUTE_SHORTCUTS = {"get": "GET", "post": "POST", "put": "PUT", "patch": "PATCH", "delete": "DELETE"}
+HOOK_ATTRS = {"before_request": "", "before_app_request": "app"}
+MESSAGE_CALLS = {"str", "bytes", "abort", "gettext", "_", "format"}  # calls that make a refusal, not a page
+WEBSOCKET_METHODS = {"GET", "HEAD", "OPTIONS"}
+GOOD_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+BAD_WORKERS = {"sync", "gthread", "gevent", "eventlet", "tornado", "gevent_wsgi", "gevent_pywsgi"}
+SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "node_modules", "__pycache__", ".tox", ".nox",
+             "site-packages", "build", "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+CONFIG_NAMES = re.compile(r"(?i)^(procfile.*|dockerfile.*|.*\.dockerfile|.*\.(sh|bash|ya?ml|ini|conf|cfg|service|env)|makefile|\.env.*)$")
+RECEIVER_CONSTRUCTORS = {"Flask": "app", "Blueprint": "blueprint", "Sockets": "sockets", "Sock": "sock",
+                         "SocketIO": "socketio", "create_app": "app", "make_app": "app"}
+
+
+# -- the model -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A source span: 1-based lines, 0-based character columns."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace ``text[start:end]`` (character offsets into the file's text) with ``new``."""
+
+    file: str
+    start: int
+    end: int
+    new: str
+
+
+@dataclass
+class Function:
+    qualname: str
+    name: str
+    node: ast.AST
+    scope: str  # qualname of the enclosing function or class ("" at module level)
+    cls: str | None  # the class qualname when this is a method
+    direct: bool = False  # reads wsgi.websocket itself
+    refs: set = field(default_factory=set)  # ("name", n) / ("self", n) references
+    reads: bool = False  # directly or through a helper in the same module
+    socket_vars: set = field(default_factory=set)
+    socket_calls: list = field(default_factory=list)  # names of functions handed the socket
+
+
+@dataclass
+class Route:
+    """A rule declaration: a route decorator or an add_url_rule call."""
+
+    file: str
+    receiver: str
+    receiver_kind: str  # app | blueprint | sockets | unknown
+    via: str  # route | get | post | ... | add_url_rule
+    rule: str | None
+    view: str | None  # qualname of the view function or class
+    view_kind: str | None  # function | class
+    websocket: object  # True | False | "expr"
+    methods: tuple | None
+    strict_slashes: object
+    loc: Loc
+    star_kwargs: bool = False
+    reads_socket: bool = False
+    serves_http: str | None = None  # why the view also serves plain HTTP pages
+    edit: Edit | None = None  # the edit that declares the rule websocket=True
+    blocker: str | None = None  # why that edit cannot be made
+    siblings: int = 1  # how many rules the view has in this module
+
+
+@dataclass
+class Hook:
+    file: str
+    name: str  # qualname of the hook function
+    receiver: str
+    level: str  # app | blueprint
+    loc: Loc
+    reads_socket: bool
+    helpers: list = field(default_factory=list)  # socket-reading functions it calls
+
+
+@dataclass
+class Server:
+    file: str
+    call: str
+    server: str
+    loc: Loc
+    diff_edit: Edit | None = None
+
+
+@dataclass
+class Gunicorn:
+    file: str
+    worker: str
+    loc: Loc
+    diff_edit: Edit | None = None
+
+
+@dataclass
+class ModuleScan:
+    """Everything the scan learned from one file."""
+
+    file: str
+    text: str
+    routes: list = field(default_factory=list)
+    hooks: list = field(default_factory=list)
+    servers: list = field(default_factory=list)
+    gunicorn: list = field(default_factory=list)
+    flask_sockets: list = field(default_factory=list)  # (what, Loc) of imports without routes
+    functions: dict = field(default_factory=dict)  # qualname -> Function
+    classes: dict = field(default_factory=dict)  # qualname -> list of method qualnames
+    uses_websocket: bool = False
+    error: str | None = None
+    explicit: bool = False
+
+    def reads_socket(self, qualname: str) -> bool:
+        """Does the function or class ``qualname`` read wsgi.websocket (itself or via a helper)?"""
+        if qualname in self.functions:
+            return self.functions[qualname].reads
+        return any(self.functions[m].reads for m in self.classes.get(qualname, []) if m in self.functions)
+
+
+# -- text helpers ----------------------------------------------------------------------
+
+
+class _Text:
+    """Line table for one file: ast's (line, UTF-8 byte column) -> character offsets."""
+
+    def __init__(self, text: str):
+        self.text = text
+        # Python's own line breaks only (str.splitlines also splits on form feeds and U+2028)
+        self.lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+        self.starts = [0]
+        for ln in self.lines:
+            self.starts.append(self.starts[-1] + len(ln))
+
+    def col(self, line: int, byte_col: int) -> int:
+        if line - 1 >= len(self.lines):
+            return byte_col
+        raw = self.lines[line - 1].encode("utf-8")
+        return len(raw[:byte_col].decode("utf-8", errors="replace"))
+
+    def offset(self, line: int, byte_col: int) -> int:
+        return self.starts[line - 1] + self.col(line, byte_col)
+
+    def loc(self, node: ast.AST) -> Loc:
+        end_line = getattr(node, "end_lineno", None) or node.lineno
+        end_col = getattr(node, "end_col_offset", None)
+        return Loc(node.lineno, self.col(node.lineno, node.col_offset), end_line,
+                   self.col(end_line, end_col) if end_col is not None else self.col(node.lineno, node.col_offset) + 1)
+
+    def line(self, n: int) -> str:
+        return self.lines[n - 1].rstrip("\r\n") if 0 < n <= len(self.lines) else ""
+
+
+def _dotted(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:  # pragma: no cover - unparse handles every expression node
+        return "?"
+
+
+def _last_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _const_str(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _kw(call: ast.Call, name: str) -> ast.keyword | None:
+    return next((k for k in call.keywords if k.arg == name), None)
+
+
+def _literal_bool(node: ast.AST) -> object:
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return node.value
+    return "expr"
+
+
+def _literal_methods(node: ast.AST) -> tuple | None:
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        vals = [_const_str(e) for e in node.elts]
+        if all(v is not None for v in vals):
+            return tuple(v.upper() for v in vals)
+    return None
+
+
+# -- the scan --------------------------------------------------------------------------
+
+
+def scan_source(text: str, file: str, explicit: bool = False) -> ModuleScan:
+    """Scan one Python file's text. A syntax error is recorded, never raised."""
+    scan = ModuleScan(file, text, explicit=explicit)
+    try:
+        tree = ast.parse(text, filename=file)
+    except (SyntaxError, ValueError) as exc:
+        scan.error = f"cannot parse: {exc.msg if isinstance(exc, SyntaxError) else exc}"
+        return scan
+    _Scanner(scan, _Text(text)).run(tree)
+    return scan
+
+
+class _Scanner:
+    def __init__(self, scan: ModuleScan, text: _Text):
+        self.scan, self.t = scan, text
+        self.kinds: dict[str, str] = {}  # receiver name -> app | blueprint | sockets | sock | socketio
+        self.consts: set[str] = set()  # module names bound to "wsgi.websocket"
+        self.as_view: dict[str, str] = {}  # variable -> class name (x = Cls.as_view(...))
+        self.imports: dict[str, str] = {}  # local name -> dotted origin
+        self.class_scopes: dict[str, str] = {}  # class qualname -> enclosing scope
+        self.ws_handler_classes: set[str] = {"WebSocketHandler"}
+
+    def run(self, tree: ast.Module) -> None:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self._import(node)
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                self._assign(node.targets[0].id, node.value)
+            elif isinstance(node, ast.ClassDef) and any("WebSocketHandler" in _dotted(b) for b in node.bases):
+                self.ws_handler_classes.add(node.name)
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign) and _const_str(stmt.value) == SOCKET_KEY:
+                self.consts |= {t.id for t in stmt.targets if isinstance(t, ast.Name)}
+        self._collect(tree.body, scope="", cls=None)
+        self._propagate()
+        self._declarations(tree.body, scope="", cls=None)
+        self._gunicorn_config(tree)
+        s = self.scan
+        s.uses_websocket = (any(f.direct for f in s.functions.values()) or any(r.websocket is True for r in s.routes)
+                            or any(v.startswith(("geventwebsocket", "flask_sockets")) for v in self.imports.values()))
+        counts: dict[str, int] = {}
+        for r in s.routes:
+            if r.view:
+                counts[r.view] = counts.get(r.view, 0) + 1
+        for r in s.routes:
+            r.siblings = counts.get(r.view, 1) if r.view else 1
+
+    def _import(self, node) -> None:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                self.imports[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+                if a.name == "flask_sockets":
+                    self.scan.flask_sockets.append(("import flask_sockets", self.t.loc(node)))
+        else:
+            mod = node.module or ""
+            for a in node.names:
+                self.imports[a.asname or a.name] = f"{mod}.{a.name}"
+                if mod.startswith("flask_sockets"):
+                    self.scan.flask_sockets.append((f"from {mod} import {a.name}", self.t.loc(node)))
+
+    def _assign(self, name: str, value: ast.AST) -> None:
+        if isinstance(value, ast.Call):
+            ctor = _last_name(value.func)
+            if ctor in RECEIVER_CONSTRUCTORS:
+                self.kinds[name] = RECEIVER_CONSTRUCTORS[ctor]
+            if isinstance(value.func, ast.Attribute) and value.func.attr == "as_view":
+                self.as_view[name] = _dotted(value.func.value)
+
+    def _receiver_kind(self, receiver: ast.AST) -> str:
+        name = _dotted(receiver)
+        kind = self.kinds.get(name)
+        if kind:
+            return kind
+        low = name.split(".")[-1].lower()
+        if low in ("app", "application", "flask_app", "current_app"):
+            return "app"
+        if "bp" in low or "blueprint" in low:
+            return "blueprint"
+        if low == "sockets":
+            return "sockets"
+        return "unknown"
+
+    # pass 1: every function and class, with Python's qualnames; who reads the socket
+    def _collect(self, body, scope: str, cls: str | None) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                q = _qual(scope, node.name, in_class=cls is not None)
+                f = Function(q, node.name, node, scope, cls)
+                self._function_body(f)
+                self.scan.functions[q] = f
+                if cls:
+                    self.scan.classes.setdefault(cls, []).append(q)
+                self._collect(node.body, q, None)
+            elif isinstance(node, ast.ClassDef):
+                q = _qual(scope, node.name, in_class=cls is not None)
+                self.scan.classes.setdefault(q, [])
+                self.class_scopes[q] = scope
+                self._collect(node.body, q, q)
+            else:
+                for block in _child_blocks(node):
+                    self._collect(block, scope, cls)
+
+    def _function_body(self, f: Function) -> None:
+        for node in _walk_own(f.node):
+            if isinstance(node, ast.Constant) and node.value == SOCKET_KEY:
+                f.direct = True
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                if node.id in self.consts:
+                    f.direct = True
+                f.refs.add(("name", node.id))
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                f.refs.add(("self", node.attr))
+            if isinstance(node, ast.Assign) and _reads_key(node.value, self.consts):
+                f.socket_vars |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            elif isinstance(node, ast.NamedExpr) and _reads_key(node.value, self.consts):
+                f.socket_vars.add(node.target.id)
+        for node in _walk_own(f.node):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and any(
+                    (isinstance(a, ast.Name) and a.id in f.socket_vars) or _reads_key(a, self.consts) for a in node.args):
+                f.socket_calls.append(node.func.id)
+
+    def resolve(self, scope: str, ref: tuple) -> str | None:
+        """The qualname that a reference made in ``scope`` names, if it is a function or class of this module.
+
+        Python's rule: a function sees its own locals, then enclosing functions' locals, then
+        module globals; class bodies are skipped. ``self.x`` names a method of the same class.
+        """
+        kind, name = ref
+        fns, classes = self.scan.functions, self.scan.classes
+        if kind == "self":
+            owner = fns[scope].cls if scope in fns else None
+            q = f"{owner}.{name}" if owner else None
+            return q if q in fns else None
+        s = scope
+        while s:
+            if s in fns:
+                q = f"{s}.<locals>.{name}"
+                if q in fns or q in classes:
+                    return q
+                s = fns[s].scope
+            else:
+                s = self.class_scopes.get(s, "")
+        return name if (name in fns or name in classes) else None
+
+    def _propagate(self) -> None:
+        fns = self.scan.functions
+        for f in fns.values():
+            f.reads = f.direct
+        changed = True
+        while changed:
+            changed = False
+            for f in fns.values():
+                if f.reads:
+                    continue
+                for ref in f.refs:
+                    q = self.resolve(f.qualname, ref)
+                    if q and q != f.qualname and self.scan.reads_socket(q):
+                        f.reads = changed = True
+                        break
+
+    # pass 2: routes, hooks, servers (walked with scopes, so view names resolve as Python does)
+    def _declarations(self, body, scope: str, cls: str | None) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                q = _qual(scope, node.name, in_class=cls is not None)
+                for dec in node.decorator_list:
+                    self._decorator(dec, q)
+                self._declarations(node.body, q, None)
+            elif isinstance(node, ast.ClassDef):
+                q = _qual(scope, node.name, in_class=cls is not None)
+                self._declarations(node.body, q, q)
+            else:
+                for expr in _own_exprs(node):
+                    if isinstance(expr, ast.Call):
+                        self._call(expr, scope)
+                for block in _child_blocks(node):
+                    self._declarations(block, scope, cls)
+
+    def _decorator(self, dec: ast.AST, q: str) -> None:
+        if isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute):
+            attr, receiver = dec.func.attr, dec.func.value
+            kind = self._receiver_kind(receiver)
+            if kind in ("sock", "socketio"):
+                return
+            if attr == "route" or (attr in ROUTE_SHORTCUTS and self._looks_like_rule(dec)):
+                self._route(dec, receiver, kind, attr, q, "function")
+            elif attr in HOOK_ATTRS:
+                self._hook(dec, receiver, kind, attr, q)
+        elif isinstance(dec, ast.Attribute) and dec.attr in HOOK_ATTRS:
+            self._hook(dec, dec.value, self._receiver_kind(dec.value), dec.attr, q)
+
+    @staticmethod
+    def _looks_like_rule(call: ast.Call) -> bool:
+        first = _const_str(call.args[0]) if call.args else _const_str(getattr(_kw(call, "rule"), "value", None))
+        return bool(first and first.startswith("/"))
+
+    def _route(self, call: ast.Call, receiver, kind: str, via: str, view: str | None, view_kind: str | None) -> None:
+        rule_node = call.args[0] if call.args else getattr(_kw(call, "rule"), "value", None)
+        ws_kw, methods_kw, slashes_kw = _kw(call, "websocket"), _kw(call, "methods"), _kw(call, "strict_slashes")
+        methods = _literal_methods(methods_kw.value) if methods_kw else None
+        if via in ROUTE_SHORTCUTS:
+            methods = (ROUTE_SHORTCUTS[via],)
+        if methods is None and view_kind == "class" and view:
+            verbs = [m.rsplit(".", 1)[-1].upper() for m in self.scan.classes.get(view, [])]
+            methods = tuple(v for v in verbs if v in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")) or None
+        route = Route(
+            file=self.scan.file, receiver=_dotted(receiver), receiver_kind=kind, via=via,
+            rule=_const_str(rule_node), view=view, view_kind=view_kind,
+            websocket=_literal_bool(ws_kw.value) if ws_kw else False,
+            methods=methods, strict_slashes=_literal_bool(slashes_kw.value) if slashes_kw else None,
+            loc=self.t.loc(call), star_kwargs=any(k.arg is None for k in call.keywords),
+        )
+        if view:
+            route.reads_socket = self.scan.reads_socket(view)
+            route.serves_http = self._serves_http(view)
+        route.edit, route.blocker = self._websocket_edit(call, ws_kw, route)
+        self.scan.routes.append(route)
+
+    def _websocket_edit(self, call: ast.Call, ws_kw, route: Route) -> tuple[Edit | None, str | None]:
+        t = self.t
+        if ws_kw is not None:
+            v = ws_kw.value
+            if isinstance(v, ast.Constant) and v.value is False:
+                return Edit(self.scan.file, t.offset(v.lineno, v.col_offset), t.offset(v.end_lineno, v.end_col_offset), "True"), None
+            if route.websocket is True:
+                return None, "the rule is already declared websocket=True"
+            return None, f"websocket= is computed ({_dotted(v)}); set it by hand"
+        if route.star_kwargs:
+            return None, "the call passes **options, which may already hold websocket=; edit it by hand"
+        at = _after_last_argument(call, t)
+        if at is None:
+            return None, "the call has no arguments to extend"
+        return Edit(self.scan.file, at, at, ", websocket=True"), None
+
+    def _serves_http(self, view: str) -> str | None:
+        """Why the view also answers plain HTTP with a page (not just a one-line refusal), if it does."""
+        fns = self.scan.functions
+        for q in ([view] if view in fns else self.scan.classes.get(view, [])):
+            f = fns.get(q)
+            if f is None:
+                continue
+            for node in _walk_own(f.node):
+                if not isinstance(node, ast.If):
+                    continue
+                absent = _tests_socket_absent(node.test, f.socket_vars, self.consts)
+                if absent is None:
+                    continue
+                for ret in (r for stmt in (node.body if absent else node.orelse) for r in ast.walk(stmt) if isinstance(r, ast.Return)):
+                    why = _page_return(ret.value)
+                    if why:
+                        return f"{f.name}() answers requests without a socket with {why} (line {ret.lineno})"
+        return None
+
+    def _hook(self, dec, receiver, kind: str, attr: str, q: str) -> None:
+        level = HOOK_ATTRS[attr] or ("blueprint" if kind == "blueprint" else "app")
+        f = self.scan.functions.get(q)
+        helpers = []
+        if f:
+            for ref in [("name", n) for n in f.socket_calls] + sorted(f.refs):
+                r = self.resolve(q, ref)
+                if r and r != q and r in self.scan.functions and r not in helpers and (
+                        self.scan.functions[r].reads or ref[1] in f.socket_calls):
+                    helpers.append(r)
+        self.scan.hooks.append(Hook(self.scan.file, q, _dotted(receiver), level, self.t.loc(dec), bool(f and f.reads), helpers))
+
+    def _call(self, call: ast.Call, scope: str) -> None:
+        func = call.func
+        name = _last_name(func)
+        if isinstance(func, ast.Attribute) and name == "add_url_rule":
+            kind = self._receiver_kind(func.value)
+            if kind in ("sock", "socketio"):
+                return
+            vf = call.args[2] if len(call.args) > 2 else getattr(_kw(call, "view_func"), "value", None)
+            view, view_kind = self._view_of(vf, scope)
+            self._route(call, func.value, kind, "add_url_rule", view, view_kind)
+        elif isinstance(func, ast.Attribute) and name in HOOK_ATTRS and call.args and isinstance(call.args[0], ast.Name):
+            q = self.resolve(scope, ("name", call.args[0].id))
+            if q:
+                self._hook(call, func.value, self._receiver_kind(func.value), name, q)
+        elif isinstance(func, ast.Attribute) and name == "run" and self._receiver_kind(func.value) == "app":
+            self._server(call, f"{_dotted(func.value)}.run()", "Werkzeug development server")
+        elif name == "run_simple":
+            self._server(call, "run_simple()", "Werkzeug development server")
+        elif name == "WSGIServer" and self._is_gevent_server(func):
+            handler = _kw(call, "handler_class")
+            if handler is None and (len(call.args) >= 6 or any(k.arg is None for k in call.keywords)):
+                return  # handler_class may come positionally or through **options: cannot tell
+            if handler is None:
+                self._server(call, "WSGIServer(...)", "gevent WSGIServer without handler_class")
+            elif handler is not None and not any(n in _dotted(handler.value) for n in self.ws_handler_classes):
+                self._server(call, "WSGIServer(...)", f"gevent WSGIServer with handler_class={_dotted(handler.value)}")
+
+    def _is_gevent_server(self, func: ast.AST) -> bool:
+        if isinstance(func, ast.Name):
+            origin = self.imports.get(func.id, "")
+            return origin.startswith("gevent") or not origin
+        return "pywsgi" in _dotted(func) or "gevent" in _dotted(func)
+
+    def _view_of(self, node: ast.AST | None, scope: str) -> tuple[str | None, str | None]:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "as_view":
+            q = self.resolve(scope, ("name", _dotted(node.func.value).split(".")[-1]))
+            return (q, "class") if q in self.scan.classes else (None, None)
+        if isinstance(node, ast.Name):
+            if node.id in self.as_view:
+                q = self.resolve(scope, ("name", self.as_view[node.id].split(".")[-1]))
+                return (q, "class") if q in self.scan.classes else (None, None)
+            q = self.resolve(scope, ("name", node.id))
+            if q in self.scan.functions:
+                return q, "function"
+            if q in self.scan.classes:
+                return q, "class"
+        return None, None
+
+    def _server(self, call: ast.Call, what: str, server: str) -> None:
+        """Record a server start, with the suggested edit (shown as a diff, never applied)."""
+        t, edit = self.t, None
+        if server.startswith("gevent WSGIServer without"):
+            at = _after_last_argument(call, t)
+            if at is not None:
+                edit = Edit(self.scan.file, at, at, ", handler_class=WebSocketHandler")
+        elif "development" in server and call.end_lineno:
+            line = t.line(call.lineno)
+            indent = line[: len(line) - len(line.lstrip())]
+            start, end = t.starts[call.lineno - 1], t.starts[min(call.end_lineno, len(t.lines))]
+            app = _dotted(call.func.value) if isinstance(call.func, ast.Attribute) else "app"
+            edit = Edit(self.scan.file, start, end,
+                        f"{indent}from gevent.pywsgi import WSGIServer\n"
+                        f"{indent}from geventwebsocket.handler import WebSocketHandler\n"
+                        f"{indent}WSGIServer((\"127.0.0.1\", 5000), {app}, handler_class=WebSocketHandler).serve_forever()\n")
+        self.scan.servers.append(Server(self.scan.file, what, server, t.loc(call), edit))
+
+    def _gunicorn_config(self, tree: ast.Module) -> None:
+        """A gunicorn config file (Python): module-level ``worker_class``, or none (sync)."""
+        found = False
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "worker_class" for t in stmt.targets):
+                found = True
+                worker = _const_str(stmt.value)
+                if worker is not None and worker_is_bad(worker):
+                    v = stmt.value
+                    start, end = self.t.offset(v.lineno, v.col_offset), self.t.offset(v.end_lineno, v.end_col_offset)
+                    quote = self.t.text[start] if self.t.text[start] in "'\"" else '"'
+                    edit = Edit(self.scan.file, start, end, f"{quote}{GOOD_WORKER}{quote}")
+                    self.scan.gunicorn.append(Gunicorn(self.scan.file, worker, self.t.loc(stmt), edit))
+        if not found and "gunicorn" in os.path.basename(self.scan.file).lower():
+            settings = {t.id for s in tree.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
+            if settings & {"bind", "workers", "threads", "timeout", "wsgi_app", "accesslog", "errorlog"}:
+                self.scan.gunicorn.append(Gunicorn(self.scan.file, "sync (the default: no worker_class set)", Loc(1, 0, 1, 0)))
+
+
+def _after_last_argument(call: ast.Call, t: _Text) -> int | None:
+    """The offset just after the call's last argument (before any trailing comma or comment)."""
+    parts = list(call.args) + [k.value for k in call.keywords]
+    if not parts:
+        return None
+    last = max(parts, key=lambda n: (n.end_lineno, n.end_col_offset))
+    return t.offset(last.end_lineno, last.end_col_offset)
+
+
+def _child_blocks(node: ast.AST):
+    """The statement lists nested in a compound statement (if/for/while/with/try/match bodies)."""
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list) and value:
+            if isinstance(value[0], ast.stmt):
+                yield value
+            elif isinstance(value[0], (ast.ExceptHandler, getattr(ast, "match_case", ast.ExceptHandler))):
+                for h in value:
+                    yield h.body
+
+
+def _own_exprs(stmt: ast.AST):
+    """The expression nodes of one statement, not those of statements nested in it."""
+    stack = [c for c in ast.iter_child_nodes(stmt) if not isinstance(c, (ast.stmt, ast.ExceptHandler))
+             and type(c).__name__ != "match_case"]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.stmt))
+
+
+def _qual(scope: str, name: str, in_class: bool) -> str:
+    if not scope:
+        return name
+    return f"{scope}.{name}" if in_class else f"{scope}.<locals>.{name}"
+
+
+def _walk_own(fn: ast.AST):
+    """Nodes of a function's body, not descending into nested functions or classes."""
+    stack = list(ast.iter_child_nodes(fn))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # docstrings and bare strings are not reads
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _reads_key(node: ast.AST, consts: set) -> bool:
+    return any((isinstance(n, ast.Constant) and n.value == SOCKET_KEY) or (isinstance(n, ast.Name) and n.id in consts)
+               for n in ast.walk(node))
+
+
+def _tests_socket_absent(test: ast.AST, socket_vars: set, consts: set) -> bool | None:
+    """True if ``test`` is true when there is no socket, False if true when there is one, None if unrelated."""
+    def is_socket(n):
+        return (isinstance(n, ast.Name) and n.id in socket_vars) or _reads_key(n, consts)
+
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and is_socket(test.operand):
+        return True
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        op, left, right = test.ops[0], test.left, test.comparators[0]
+        if isinstance(op, (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant) and right.value is None and is_socket(left):
+            return isinstance(op, (ast.Is, ast.Eq))
+        if isinstance(op, (ast.In, ast.NotIn)) and _reads_key(left, consts):
+            return isinstance(op, ast.NotIn)
+    if is_socket(test) and isinstance(test, (ast.Name, ast.Call, ast.Subscript)):
+        return False
+    return None
+
+
+def _page_return(value: ast.AST | None) -> str | None:
+    """A description of a returned value that is a real HTTP page, or None for a short refusal message."""
+    if value is None or isinstance(value, (ast.Constant, ast.JoinedStr)):
+        return None
+    if isinstance(value, ast.BinOp) and all(isinstance(x, (ast.Constant, ast.JoinedStr)) for x in (value.left, value.right)):
+        return None
+    if isinstance(value, ast.Tuple):
+        return next((w for w in (_page_return(e) for e in value.elts) if w), None)
+    if isinstance(value, ast.Call):
+        name = _last_name(value.func) or _dotted(value.func)
+        return None if name in MESSAGE_CALLS else f"{name}(...)"
+    return _dotted(value)
+
+
+# -- command lines and config files ----------------------------------------------------
+
+
+def worker_is_bad(worker: str) -> bool:
+    w = worker.strip().strip("'\"")
+    if w.endswith("GeventWebSocketWorker"):
+        return False
+    return w in BAD_WORKERS or w.startswith("gunicorn.workers.") or "uvicorn" in w.lower()
+
+
+_TOKEN_JUNK = re.compile(r"[\"'\[\],]")
+
+
+def scan_config_text(text: str, file: str, explicit: bool = False) -> ModuleScan:
+    """Command lines in Procfiles, Dockerfiles, shell scripts, compose/CI YAML, ini and .env files."""
+    scan = ModuleScan(file, text, explicit=explicit)
+    t = _Text(text)
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        start = i
+        logical = lines[i]
+        while logical.rstrip().endswith("\\") and i + 1 < len(lines):
+            i += 1
+            logical = logical.rstrip()[:-1] + " " + lines[i]
+        i += 1
+        if logical.lstrip().startswith("#"):
+            continue
+        scan.gunicorn.extend(_gunicorn_in_line(logical, start + 1, file, t))
+        m = re.search(r"(?<![\w.-])flask\s+(?:--app[ =]\S+\s+)?run\b", logical)
+        if m and _command_at(logical, m.start()):
+            loc = Loc(start + 1, m.start(), start + 1, m.end())
+            scan.servers.append(Server(file, "flask run", "Werkzeug development server", loc))
+    return scan
+
+
+_PREFIX_WORDS = {"cmd", "run", "exec", "entrypoint", "nohup", "sudo", "env", "python", "python3", "-m", "-",
+                 "command", "time", "poetry", "pipenv", "uv", "then", "do", "else"}
+_SEPARATORS = re.compile(r"&&|\|\||;|\||\$\(|\(|`")
+
+
+def _command_at(line: str, at: int) -> bool:
+    """Is the word starting at ``at`` in command position (not prose, not an argument)?
+
+    Allowed before it, within one command: YAML/Procfile keys (``web:``), env assignments
+    (``X=1``), launcher words (``exec``, ``RUN``, ``python -m``...) and JSON/quote punctuation.
+    """
+    segment = _SEPARATORS.split(line[:at])[-1]
+    for tok in _TOKEN_JUNK.sub(" ", segment).split():
+        low = tok.lower()
+        if low in _PREFIX_WORDS or re.fullmatch(r"[\w.-]+:", tok) or re.fullmatch(r"\w+=\S*", tok):
+            continue
+        return False
+    return True
+
+
+def _gunicorn_in_line(line: str, lineno: int, file: str, t: _Text) -> list[Gunicorn]:
+    out: list[Gunicorn] = []
+    env = re.search(r"GUNICORN_CMD_ARGS\s*[=:]\s*(.*)", line)
+    cmd = None
+    for m in re.finditer(r"(?:(?<=[\s\"'\[=,])|^)(?:\S*/)?gunicorn(?=[\s\"',\]]|$)", line):
+        if _command_at(line, m.start()):
+            cmd = m
+            break
+    if not (cmd or env):
+        return out
+    rest = line[cmd.end():] if cmd else env.group(1)
+    tokens = _TOKEN_JUNK.sub(" ", rest).split()
+    worker, wtok = None, None
+    for n, tok in enumerate(tokens):
+        if tok in ("-k", "--worker-class") and n + 1 < len(tokens):
+            worker, wtok = tokens[n + 1], tokens[n + 1]
+        elif tok.startswith("--worker-class="):
+            worker = wtok = tok.split("=", 1)[1]
+        elif tok.startswith("-k") and len(tok) > 2 and not tok.startswith("--"):
+            worker = wtok = tok[2:]
+    if worker is None:
+        configured = any(tok in ("-c", "--config") or tok.startswith("--config=") for tok in tokens)
+        if cmd and not configured and not env and "GUNICORN_CMD_ARGS" not in line:
+            col = cmd.start() + cmd.group().rfind("gunicorn")
+            out.append(Gunicorn(file, "sync (the default: no -k given)", Loc(lineno, col, lineno, col + len("gunicorn"))))
+        return out
+    if worker_is_bad(worker):
+        col = line.find(wtok, cmd.end() if cmd else env.start(1))
+        loc = Loc(lineno, col, lineno, col + len(wtok))
+        edit = None
+        if lineno <= len(t.lines) and col >= 0 and t.line(lineno)[col:col + len(wtok)] == wtok:
+            at = t.starts[lineno - 1] + col
+            edit = Edit(file, at, at + len(wtok), GOOD_WORKER)
+        out.append(Gunicorn(file, worker, loc, edit))
+    return out
+
+
+# -- files -----------------------------------------------------------------------------
+
+
+def iter_files(paths: list[str]) -> list[tuple[str, bool]]:
+    """(file, explicitly given) for every file to scan under ``paths``, sorted, without duplicates."""
+    out: dict[str, bool] = {}
+    for p in paths:
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+                for name in sorted(files):
+                    if name.endswith(".py") or CONFIG_NAMES.match(name):
+                        out.setdefault(os.path.join(root, name), False)
+        else:
+            out[p] = True
+    return sorted(out.items())
+
+
+def scan_file(path: str, text: str, explicit: bool = False) -> ModuleScan:
+    if path.endswith(".py") or path.endswith(".pyw"):
+        return scan_source(text, path, explicit)
+    return scan_config_text(text, path, explicit)
+
+
+# -- findings --------------------------------------------------------------------------
+
+
+def location(scan: ModuleScan, loc: Loc) -> dict:
+    """The location evidence every static finding carries."""
+    t = _Text(scan.text)
+    return {"file": scan.file, "line": loc.line, "column": loc.col + 1, "end_line": loc.end_line,
+            "end_column": loc.end_col + 1, "source": t.line(loc.line)}
+
+
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    """Apply non-overlapping edits to ``text`` (last first, so offsets stay valid)."""
+    out = text
+    for e in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
+        out = out[: e.start] + e.new + out[e.end:]
+    return out
+
+
+def unified_diff(file: str, before: str, after: str, context: int = 1) -> str:
+    rel = file.replace(os.sep, "/")
+    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                 f"a/{rel.lstrip('/')}", f"b/{rel.lstrip('/')}", n=context)
+    return "".join(ln if ln.endswith("\n") else ln + "\n" for ln in lines)
+
+
+def _route_label(r: Route) -> str:
+    return repr(r.rule) if r.rule is not None else f"({r.via} with a computed rule)"
+
+
+def _view_label(r: Route) -> str:
+    if not r.view:
+        return "?"
+    return f"{r.view}()" if r.view_kind == "function" else f"class {r.view}"
+
+
+def findings(scans: list[ModuleScan], werkzeug: str | None) -> list[Finding]:
+    """Every static finding for a project of scanned files, with advice for ``werkzeug``."""
+    rel = _advice.release(werkzeug)
+    project_ws = any(s.uses_websocket for s in scans)
+    out: list[Finding] = []
+    for s in scans:
+        routed_sockets = False
+        for r in s.routes:
+            ev = location(s, r.loc)
+            ev.update(route=_route_label(r), rule=r.rule, view=_view_label(r), receiver=r.receiver, via=r.via)
+            if r.receiver_kind == "sockets":
+                routed_sockets = True
+                out.append(Finding("WS503", dict(ev, advice=_advice_sockets()), subject=r.rule or "?"))
+                continue
+            if r.websocket is True:
+                bad = [m for m in (r.methods or ()) if m not in WEBSOCKET_METHODS]
+                if bad:
+                    out.append(Finding("WS506", dict(ev, methods=", ".join(r.methods)), subject=r.rule or "?"))
+                if r.rule and len(r.rule) > 1 and r.rule.endswith("/") and r.strict_slashes is not False:
+                    out.append(Finding("WS507", dict(ev, alt_path=repr(r.rule.rstrip("/")), hidden="308 redirect",
+                                                     diff=_kw_diff(s, r, "strict_slashes=False")), subject=r.rule))
+                if rel.rule == "never":
+                    out.append(Finding("WS706", dict(ev, path=r.rule or "?", advice=_advice.websocket_rule_advice(rel)), subject=r.rule or "?"))
+                elif rel.rule == "exact":
+                    out.append(Finding("WS701", dict(ev, failing="'keep-alive, Upgrade' (older Firefox)",
+                                                     working="'Upgrade' (Chrome, current Firefox)",
+                                                     window=f"Werkzeug {rel.text} detects only 'Connection: Upgrade'",
+                                                     advice=_advice.websocket_rule_advice(rel)), subject=r.rule or "?"))
+                continue
+            if not r.reads_socket:
+                continue
+            if rel.rule == "never":
+                out.append(Finding("WS509", dict(ev, werkzeug=rel.text, advice=_advice.plain_rule_advice(rel)), subject=r.rule or "?"))
+                continue
+            ev.update(consequence=_advice.plain_rule_consequence(rel), advice=_advice.plain_rule_advice(rel))
+            if r.methods and "GET" not in r.methods:
+                ev["consequence"] = ("the rule does not even allow GET, the only method gevent-websocket upgrades: "
+                                     "upgrades get a hidden 405 (or 400)")
+            ev.update(fix_blocker=fix_blocker(r, rel))
+            if r.edit is not None and ev["fix_blocker"] is None:
+                ev["diff"] = unified_diff(s.file, s.text, apply_edits(s.text, [r.edit]))
+            out.append(Finding("WS501", ev, subject=r.rule or "?"))
+        for h in s.hooks:
+            if not h.reads_socket:
+                continue
+            ev = location(s, h.loc)
+            ev.update(hook=f"{h.name}()", level=h.level, helpers=[f"{x}()" for x in h.helpers],
+                      advice=_hook_advice(h, rel))
+            out.append(Finding("WS502", ev, subject=h.name))
+        if s.flask_sockets and not routed_sockets:
+            what, loc = s.flask_sockets[0]
+            out.append(Finding("WS503", dict(location(s, loc), route="(its routes)", advice=_advice_sockets()), subject=what))
+        if project_ws or s.explicit:
+            for sv in s.servers:
+                ev = location(s, sv.loc)
+                ev.update(call=sv.call, server=sv.server)
+                if sv.diff_edit is not None:
+                    ev["diff"] = unified_diff(s.file, s.text, apply_edits(s.text, [sv.diff_edit]))
+                out.append(Finding("WS504", ev, subject=sv.call))
+            for g in s.gunicorn:
+                ev = location(s, g.loc)
+                ev.update(worker=g.worker)
+                if g.diff_edit is not None:
+                    ev["diff"] = unified_diff(s.file, s.text, apply_edits(s.text, [g.diff_edit]))
+                out.append(Finding("WS505", ev, subject=g.worker))
+    return out
+
+
+def _kw_diff(s: ModuleScan, r: Route, kw: str) -> str | None:
+    if r.edit is not None or r.star_kwargs:
+        return None
+    # the rule already has websocket=True: insert after the websocket keyword's value
+    try:
+        tree = ast.parse(s.text)
+    except SyntaxError:  # pragma: no cover - a scan with routes parsed
+        return None
+    t = _Text(s.text)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.lineno == r.loc.line and t.col(node.lineno, node.col_offset) == r.loc.col:
+            parts = list(node.args) + [k.value for k in node.keywords]
+            last = max(parts, key=lambda n: (n.end_lineno, n.end_col_offset))
+            at = t.offset(last.end_lineno, last.end_col_offset)
+            return unified_diff(s.file, s.text, apply_edits(s.text, [Edit(s.file, at, at, f", {kw}")]))
+    return None
+
+
+def fix_blocker(r: Route, rel: _advice.Release) -> str | None:
+    """Why `--fix` must not add websocket=True to this rule, or None when it is safe."""
+    if r.blocker:
+        return r.blocker
+    why = _advice.fix_refusal(rel)
+    if why:
+        return why
+    if r.receiver_kind == "sockets":
+        return "flask-sockets ignores websocket=True; migrate the route instead"
+    bad = [m for m in (r.methods or ()) if m not in WEBSOCKET_METHODS]
+    if bad:
+        return f"the rule also serves {', '.join(bad)}, which a websocket=True rule cannot (ValueError); split it"
+    if r.serves_http:
+        return (f"the route also serves plain HTTP pages ({r.serves_http}); websocket=True would answer them "
+                "with 400: give the page its own rule, or register both rules")
+    if r.siblings > 1:
+        return f"the view {_view_label(r)} has {r.siblings} rules; choose which one is the WebSocket rule by hand"
+    if r.rule is None:
+        return "the rule is computed; check by hand that it is the WebSocket rule"
+    return None
+
+
+def _hook_advice(h: Hook, rel: _advice.Release) -> str:
+    """The proper fix for a socket-serving hook, true for the Werkzeug release."""
+    helper = h.helpers[0].rsplit(".", 1)[-1] if h.helpers else None
+    body = (f"    {helper}(request.environ[\"wsgi.websocket\"])\n" if helper
+            else "    sock = request.environ[\"wsgi.websocket\"]\n    ...  # the hook's socket handling\n")
+    view = f"def ws():\n{body}    return \"\"\n"
+    where = "" if h.level == "app" else " (A blueprint-level hook does not even run when routing fails.)"
+    head = f"Serve the socket from a route at the path the clients connect to, and remove the hook.{where}\n"
+    if rel.rule == "never":
+        return head + f"# Werkzeug {rel.text}: a plain rule (websocket=True rules never match here)\n@app.route(\"/ws\")\n" + view
+    if rel.rule == "exact":
+        return (head + f"# Werkzeug {rel.text} detects only 'Connection: Upgrade': register both rules\n" + view
+                + "app.add_url_rule(\"/ws\", \"ws\", ws, websocket=True)\napp.add_url_rule(\"/ws\", \"ws_http\", ws)\n")
+    return head + "@app.route(\"/ws\", websocket=True)\n" + view
+
+
+def _advice_sockets() -> str:
+    return ("Register the handler on the Flask app with websocket=True (Werkzeug >= 2.0.2) and serve the app "
+            "with gevent-websocket's WebSocketHandler; the view reads request.environ[\"wsgi.websocket\"].")

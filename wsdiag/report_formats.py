@@ -1,0 +1,342 @@
+"""``wsdiag check`` output formats: JSON, SARIF 2.1.0, JUnit XML, GitHub annotations, rich text.
+
+Rules this module keeps:
+
+* Pure functions from a ``CheckReport`` to text (or rich renderables); nothing here prints,
+  reads files or judges: findings, advice and fixes come ready from ``wsdiag.flaskcheck``.
+* JSON (``wsdiag.check/1``) is the stable interface (docs/check.md); SARIF and JUnit follow
+  their own standards; human output may change.
+* Standard library only, except ``human_renderables``, which imports rich lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from wsdiag import __version__
+from wsdiag.codes import REGISTRY, Severity
+from wsdiag.findings import Finding
+from wsdiag.flaskcheck.result import SCHEMA, CheckReport
+
+FORMATS = ("human", "json", "sarif", "junit", "github")
+SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+LOCATION_KEYS = ("file", "line", "column", "end_line", "end_column", "source")
+
+
+def finding_fix(f: Finding) -> str:
+    """The fix for this finding, as true for the installed versions when the check knows them."""
+    return f.evidence.get("advice") or f.info.fix
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    e = f.evidence
+    d: dict[str, Any] = {"code": f.code, "name": f.info.name, "severity": f.severity.value, "subject": f.subject,
+                         "summary": f.summary}
+    for k in LOCATION_KEYS:
+        d[k] = e.get(k)
+    d["fix"] = finding_fix(f)
+    d["diff"] = e.get("diff")
+    d["fix_blocker"] = e.get("fix_blocker")
+    d["evidence"] = {k: v for k, v in e.items() if k not in LOCATION_KEYS + ("advice", "diff", "fix_blocker")}
+    return d
+
+
+# -- JSON ------------------------------------------------------------------------------
+
+
+def to_json(report: CheckReport, fail_on: str = "error") -> str:
+    worst = report.worst
+    doc = {
+        "schema": SCHEMA,
+        "wsdiag_version": __version__,
+        "mode": report.mode,
+        "app": report.app,
+        "ok": report.ok,
+        "worst_severity": worst.value if worst else None,
+        "fail_on": fail_on,
+        "exit_status": report.status(fail_on),
+        "versions": report.versions,
+        "advice": report.advice,
+        "files": report.files,
+        "skipped": [{"file": f, "reason": why} for f, why in report.skipped],
+        "profiles": report.profiles,
+        "routes": report.routes,
+        "findings": [finding_dict(f) for f in report.findings],
+        "fixes": [fx.to_dict() for fx in report.fixes],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=str)
+
+
+# -- SARIF 2.1.0 -----------------------------------------------------------------------
+
+
+def _artifact(path: str) -> dict[str, Any]:
+    if os.path.isabs(path):
+        return {"uri": pathlib.Path(path).as_uri()}
+    return {"uri": pathlib.PurePath(path).as_posix(), "uriBaseId": "%SRCROOT%"}
+
+
+def _sarif_rule(code: str) -> dict[str, Any]:
+    c = REGISTRY[code]
+    help_text = f"{c.fix}\n\n{c.fix_long}".strip()
+    return {
+        "id": c.code,
+        "name": "".join(w.capitalize() for w in c.name.split("-")),
+        "shortDescription": {"text": c.what},
+        "fullDescription": {"text": c.why},
+        "help": {"text": help_text, "markdown": f"{c.fix}\n\n```python\n{c.fix_long.rstrip()}\n```" if c.fix_long else c.fix},
+        "defaultConfiguration": {"level": SARIF_LEVEL[c.severity.value]},
+        "properties": {"tags": ["websocket", c.layer], "kebab-name": c.name},
+    }
+
+
+def to_sarif(report: CheckReport, root: str | None = None) -> dict[str, Any]:
+    """A SARIF 2.1.0 log (one run). Paths are relative to ``root`` (default: the current directory)."""
+    codes = sorted({f.code for f in report.findings})
+    index = {c: i for i, c in enumerate(codes)}
+    results = []
+    for f in report.findings:
+        e = f.evidence
+        result: dict[str, Any] = {
+            "ruleId": f.code,
+            "ruleIndex": index[f.code],
+            "level": SARIF_LEVEL[f.severity.value],
+            "message": {"text": f"{f.summary}. Fix: {finding_fix(f).splitlines()[0]}"},
+            "properties": {"subject": f.subject, "severity": f.severity.value},
+        }
+        if e.get("file"):
+            region: dict[str, Any] = {"startLine": max(1, int(e.get("line") or 1))}
+            if e.get("column"):
+                region["startColumn"] = max(1, int(e["column"]))
+            if e.get("end_line"):
+                region["endLine"] = max(region["startLine"], int(e["end_line"]))
+                if e.get("end_column") and (region["endLine"] > region["startLine"] or int(e["end_column"]) > region.get("startColumn", 1)):
+                    region["endColumn"] = int(e["end_column"])
+            if e.get("source"):
+                region["snippet"] = {"text": e["source"]}
+            result["locations"] = [{"physicalLocation": {"artifactLocation": _artifact(e["file"]), "region": region}}]
+            digest = hashlib.sha256(f"{f.code}\0{e['file']}\0{(e.get('source') or '').strip()}".encode()).hexdigest()[:32]
+            result["partialFingerprints"] = {"wsdiagLocation/v1": digest}
+        results.append(result)
+    base = pathlib.Path(root or os.getcwd()).resolve().as_uri().rstrip("/") + "/"
+    notifications = [{"level": "warning", "message": {"text": f"skipped {f}: {why}"}} for f, why in report.skipped]
+    return {
+        "$schema": SARIF_SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "wsdiag", "version": __version__, "semanticVersion": __version__,
+                                "rules": [_sarif_rule(c) for c in codes]}},
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": base}},
+            "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
+            "results": results,
+            "properties": {"mode": report.mode, "versions": report.versions},
+        }],
+    }
+
+
+def to_sarif_text(report: CheckReport) -> str:
+    return json.dumps(to_sarif(report), indent=2, ensure_ascii=False)
+
+
+# -- JUnit XML -------------------------------------------------------------------------
+
+
+def _classname(path: str | None) -> str:
+    if not path:
+        return "wsdiag.check"
+    stem = os.path.splitext(pathlib.PurePath(path).as_posix())[0].strip("./")
+    return "wsdiag.check." + stem.replace("/", ".")
+
+
+def to_junit(report: CheckReport, fail_on: str = "error") -> str:
+    """JUnit XML in the shape pytest writes: testsuites > testsuite > testcase [> failure]."""
+    failing = {id(f) for f in report.failing(fail_on)}
+    cases: list[ET.Element] = []
+    with_findings = set()
+    for f in report.findings:
+        e = f.evidence
+        with_findings.add(e.get("file"))
+        where = f"{e['file']}:{e.get('line')}" if e.get("file") else f.subject
+        case = ET.Element("testcase", {"classname": _classname(e.get("file")),
+                                       "name": f"{f.code} {f.info.name} {f.subject} ({where})", "time": "0"})
+        if e.get("file"):
+            case.set("file", str(e["file"]))
+            case.set("line", str(e.get("line") or 0))
+        body = [f"{where}:{e.get('column') or ''} {f.code} {f.info.name} ({f.severity.value})", f.summary]
+        if e.get("source"):
+            body.append(f"    {e['source']}")
+        body.append(f"fix: {finding_fix(f)}")
+        if e.get("diff"):
+            body.append(e["diff"])
+        if id(f) in failing:
+            fail = ET.SubElement(case, "failure", {"message": f.summary, "type": f.code})
+            fail.text = "\n".join(body)
+        else:
+            ET.SubElement(case, "system-out").text = "\n".join(body)
+        cases.append(case)
+    for path in report.files:
+        if path not in with_findings:
+            cases.append(ET.Element("testcase", {"classname": _classname(path), "name": f"{path}: no WebSocket problems",
+                                                 "file": path, "time": "0"}))
+    for r in report.routes:
+        if all(p.get("outcome") == "view" for p in r.get("profiles", [])) and r.get("profiles"):
+            cases.append(ET.Element("testcase", {"classname": _classname(r.get("file")),
+                                                 "name": f"route {r['rule']} reaches the view for every client", "time": "0"}))
+    n_fail = sum(1 for c in cases if c.find("failure") is not None)
+    attrs = {"name": "wsdiag check", "tests": str(len(cases)), "failures": str(n_fail), "errors": "0",
+             "skipped": "0", "time": "0"}
+    suites = ET.Element("testsuites", attrs)
+    suite = ET.SubElement(suites, "testsuite", dict(attrs, hostname="localhost"))
+    props = ET.SubElement(suite, "properties")
+    for k, v in sorted(report.versions.items()):
+        ET.SubElement(props, "property", {"name": k, "value": str(v)})
+    suite.extend(cases)
+    ET.indent(suites) if hasattr(ET, "indent") else None
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+# -- GitHub Actions --------------------------------------------------------------------
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_prop(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def to_github(report: CheckReport) -> str:
+    """GitHub Actions workflow commands: one ``::error file=...,line=...::message`` per finding."""
+    lines = []
+    for f in report.findings:
+        e = f.evidence
+        props = []
+        if e.get("file"):
+            props.append(f"file={_gh_prop(pathlib.PurePath(e['file']).as_posix())}")
+            if e.get("line"):
+                props.append(f"line={int(e['line'])}")
+            if e.get("end_line"):
+                props.append(f"endLine={int(e['end_line'])}")
+            if e.get("column"):
+                props.append(f"col={int(e['column'])}")
+            if e.get("end_column") and e.get("end_line") == e.get("line"):
+                props.append(f"endColumn={int(e['end_column'])}")
+        props.append(f"title={_gh_prop(f'{f.code} {f.info.name}')}")
+        message = f"{f.summary}\nfix: {finding_fix(f)}"
+        lines.append(f"::{GITHUB_LEVEL[f.severity.value]} {','.join(props)}::{_gh_data(message)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+# -- human (rich) ----------------------------------------------------------------------
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+OUTCOME = {"view": ("✓", "green", "view"), "hook": ("~", "yellow", "before_request"),
+           "other-view": ("?", "yellow", "other view")}
+
+
+def summary_line(report: CheckReport, fail_on: str) -> str:
+    counts = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
+    parts = [f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items() if n]
+    what = f"{len(report.files)} file{'s' if len(report.files) != 1 else ''}"
+    if report.mode == "app":
+        what += f", {len(report.routes)} WebSocket route{'s' if len(report.routes) != 1 else ''} routed in-process"
+    if not parts:
+        return f"No WebSocket problems found ({what})."
+    failing = len(report.failing(fail_on))
+    return f"{', '.join(parts)} ({what}); {failing} at or above --fail-on {fail_on}."
+
+
+def human_renderables(report: CheckReport, fail_on: str = "error") -> list:
+    """Rich renderables: versions and advice, each finding with its source line and fix diff, routes, fixes."""
+    from rich.markup import escape
+    from rich.padding import Padding
+    from rich.syntax import Syntax
+    from rich.table import Table
+    from rich.text import Text
+
+    out: list = []
+    v = report.versions
+    head = ", ".join(f"{name} {v.get(key) or 'not installed'}" for name, key in
+                     (("Flask", "flask"), ("Werkzeug", "werkzeug"), ("gevent-websocket", "gevent-websocket")))
+    title = f"wsdiag check: app {report.app}" if report.mode == "app" else "wsdiag check: static scan"
+    out.append(Text.from_markup(f"[bold]{escape(title)}[/]  [dim]({escape(head)})[/]"))
+    for line in report.advice:
+        out.append(Padding(Text(line, style="dim"), (0, 0, 0, 2)))
+    for f in report.findings:
+        e = f.evidence
+        sev = f.severity.value
+        where = f"{e['file']}:{e.get('line')}:{e.get('column')}" if e.get("file") else f"({f.subject})"
+        out.append(Text.from_markup(f"\n[bold]{escape(where)}[/] [{SEVERITY_STYLE[sev]}]{f.code} {escape(f.info.name)}[/] [dim]({sev})[/]"))
+        out.append(Padding(Text(f.summary), (0, 0, 0, 2)))
+        if e.get("source") is not None and e.get("line"):
+            num = str(e["line"])
+            src = e["source"].expandtabs(4)
+            caret_from = max(0, int(e.get("column") or 1) - 1)
+            caret_to = int(e.get("end_column") or 0) - 1 if e.get("end_line") in (None, e.get("line")) else len(src)
+            width = max(1, min(len(src), caret_to) - caret_from) if caret_to > caret_from else 1
+            out.append(Padding(Text(f"{num} │ {src}"), (0, 0, 0, 4)))
+            out.append(Padding(Text(" " * len(num) + " │ " + " " * caret_from + "^" * width, style="bold red"), (0, 0, 0, 4)))
+        clients = e.get("clients")
+        if clients:
+            out.append(Padding(Text("clients: " + ", ".join(f"{k} → {val}" for k, val in clients.items()), style="dim"), (0, 0, 0, 2)))
+        if e.get("hooks_run"):
+            out.append(Padding(Text("before_request hooks that still run: " + ", ".join(f"{h}()" for h in e["hooks_run"]), style="dim"), (0, 0, 0, 2)))
+        fix = finding_fix(f)
+        first, _, rest = fix.partition("\n")
+        out.append(Padding(Text(f"fix: {first}"), (0, 0, 0, 2)))
+        if rest.strip():
+            out.append(Padding(Syntax(rest.rstrip("\n"), "python", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
+        if e.get("diff"):
+            out.append(Padding(Syntax(e["diff"].rstrip("\n"), "diff", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
+        if e.get("fix_blocker") and f.code in ("WS501", "WS601"):
+            out.append(Padding(Text(f"--fix will not change this: {e['fix_blocker']}", style="italic"), (0, 0, 0, 2)))
+    if report.routes:
+        names = report.profiles or [p["profile"] for p in report.routes[0]["profiles"]]
+        out.append(Text.from_markup("\n[bold]WebSocket routes[/], routed by the installed Werkzeug "
+                                    "[dim](✓ reaches the view, ~ served by a before_request hook, ✗ hidden status)[/]"))
+        table = Table(box=None, padding=(0, 1), header_style="bold", show_edge=False)
+        table.add_column("rule", overflow="fold")
+        for n in names:
+            table.add_column(n, no_wrap=True)
+        for r in report.routes:
+            cells = []
+            for p in r["profiles"]:
+                if p["outcome"] == "hidden":
+                    cells.append(f"[red]✗ {p['status']}[/]")
+                else:
+                    mark, style, label = OUTCOME.get(p["outcome"], ("?", "yellow", p["outcome"]))
+                    cells.append(f"[{style}]{mark}[/]")
+            ws = " [dim]websocket=True[/]" if r["websocket"] else ""
+            table.add_row(f"{escape(r['rule'])}{ws}\n[dim]{escape(r['view'])}()[/]", *cells)
+        out.append(table)
+    if report.fixes:
+        out.append(Text.from_markup("\n[bold]Fixes[/]"))
+        for fx in report.fixes:
+            state = "[green]applied[/]" if fx.applied else ("[yellow]refused[/]" if fx.reason else "[cyan]would apply[/]")
+            reason = f": {escape(fx.reason)}" if fx.reason else ""
+            out.append(Padding(Text.from_markup(f"{state} {escape(fx.file)}:{fx.line} {escape(fx.route)} websocket=True{reason}"), (0, 0, 0, 2)))
+    for path, why in report.skipped:
+        out.append(Text(f"skipped {path}: {why}", style="yellow"))
+    out.append(Text.from_markup(f"\n[bold]{escape(summary_line(report, fail_on))}[/]"))
+    return out
+
+
+def render(report: CheckReport, fmt: str, fail_on: str = "error") -> str:
+    """Text for the machine formats (human output goes through ``human_renderables``)."""
+    if fmt == "json":
+        return to_json(report, fail_on) + "\n"
+    if fmt == "sarif":
+        return to_sarif_text(report) + "\n"
+    if fmt == "junit":
+        return to_junit(report, fail_on)
+    if fmt == "github":
+        return to_github(report)
+    raise ValueError(f"unknown format {fmt!r}")
