@@ -113,10 +113,27 @@ def _probe_params(f):
 @click.argument("urls", nargs=-1, metavar="URL...")
 @click.option("--from-file", type=click.File("r"), help="Read URLs from a file (one per line, # comments).")
 @click.option("--sample", is_flag=True, help="Start the built-in sample server and probe its three variants.")
+@click.option("--app", "app_spec", metavar="MODULE:APP",
+              help="Start this Flask app (MODULE:APP, MODULE:create_app(), or FLASK_APP with '-') under "
+                   "gevent-websocket, instrumented, and probe its WebSocket routes.")
+@click.option("--path", "paths", multiple=True, metavar="PATH", help="With --app: probe this path (repeatable) instead of the routes found.")
+@click.option("--gunicorn", is_flag=True, help="With --app: serve under gunicorn's GeventWebSocketWorker.")
+@click.option("--trace", "trace_url", metavar="URL", help="Trace channel of an app instrumented with wsdiag (see docs/trace.md).")
+@click.option("--trace-token", envvar="WSDIAG_TRACE_TOKEN", metavar="TOKEN", help="Token of the trace channel [env WSDIAG_TRACE_TOKEN].")
 @_probe_params
-def probe(urls, from_file, sample, **kw):
-    """Probe URL(s) with several clients' handshakes and diagnose the failures."""
+def probe(urls, from_file, sample, app_spec, paths, gunicorn, trace_url, trace_token, **kw):
+    """Probe URL(s) with several clients' handshakes and diagnose the failures.
+
+    With --app, wsdiag starts your app itself the way production runs it and reads each
+    upgrade's path through before_request, routing and the view from the app's own trace.
+    """
     from wsdiag.handshake import BadURL, parse_target
+
+    if trace_url and not trace_token:
+        _fail_usage("--trace needs --trace-token (or WSDIAG_TRACE_TOKEN)")
+    if (paths or gunicorn) and not app_spec:
+        _fail_usage("--path and --gunicorn go with --app")
+    kw.update(trace=(trace_url, trace_token) if trace_url else None, app=app_spec, paths=paths, gunicorn=gunicorn)
 
     urls = list(urls)
     if from_file is not None:
@@ -124,8 +141,8 @@ def probe(urls, from_file, sample, **kw):
             urls += [ln.strip() for ln in from_file if ln.strip() and not ln.lstrip().startswith("#")]
         except (OSError, UnicodeDecodeError) as exc:
             _fail_usage(f"cannot read --from-file: {exc}")
-    if not urls and not sample:
-        _fail_usage("give at least one URL (or --sample)")
+    if not urls and not sample and not app_spec:
+        _fail_usage("give at least one URL (or --sample, or --app MODULE:APP)")
     for url in urls:
         try:
             parse_target(url)
@@ -142,11 +159,13 @@ def demo(**kw):
     sys.exit(_run_probe([], sample=True, **kw))
 
 
-def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, **kw) -> int:
+def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=None, app=None, paths=(),
+               gunicorn=False, **kw) -> int:
     from wsdiag import render
     from wsdiag.probe import probe as run
 
     opts = _probe_options(**kw)
+    opts.trace = trace
     out = render.Output(sys.stdout, sys.stderr)
     child = None
     try:
@@ -159,6 +178,26 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, **kw) -
                 out.error(f"wsdiag: could not start the sample server: {exc}")
                 return Exit.COULD_NOT_RUN
             urls = [child.url(v) for v in ("route", "hook", "fixed")] + list(urls)
+            opts.trace = child.trace
+        elif app:
+            from wsdiag.flaskcheck.appserver import AppStartError, start_app
+
+            try:
+                child = start_app(None if app == "-" else app, path_hint=paths[0] if paths else None, gunicorn=gunicorn)
+            except AppStartError as exc:
+                out.error(f"wsdiag: could not start the app: {exc}")
+                return Exit.COULD_NOT_RUN
+            found = list(paths) or [r["example_path"] for r in child.routes]
+            if not found:
+                out.error(f"wsdiag: no WebSocket route found in {app!r} (no websocket=True rule, no view reading "
+                          "wsgi.websocket): give --path")
+                return Exit.USAGE
+            urls = [child.ws_url(p) for p in dict.fromkeys(found)] + list(urls)
+            opts.trace = (child.trace_url, child.token)
+            if not as_json:
+                v = child.versions
+                out.error(f"wsdiag: started {app} under {child.server or 'gevent-websocket'} "
+                          f"(Flask {v.get('flask')}, Werkzeug {v.get('werkzeug')}) on {child.base_url}")
         streaming = not as_json and len(urls) > 1
         reports = run(urls, opts, on_report=(lambda r: out.text_report(r, verbose, show_secrets)) if streaming else None)
     except KeyboardInterrupt:
@@ -173,6 +212,8 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, **kw) -
         for r in reports:
             out.text_report(r, verbose, show_secrets)
     if not as_json:
+        if app and len(reports) > 1:
+            out.route_matrix(reports)
         out.summary(reports)
     return _status(reports, fail_on)
 
@@ -229,6 +270,102 @@ def explain(code, list_, as_json):
     out.explain(found, as_json)
 
 
+# -- check -----------------------------------------------------------------------------
+
+CHECK_HELP = """Exit statuses: 0 nothing at or above --fail-on; 1 findings at or above --fail-on;
+2 usage error (e.g. a PATH that does not exist); 3 wsdiag could not run (the app could not be
+imported, or its factory raised). With --fix, the status is that of what is left after fixing."""
+
+
+@main.command(epilog=CHECK_HELP)
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--app", "app_spec", metavar="MODULE:APP",
+              help="Import the app (like `flask --app`: MODULE:APP, MODULE:create_app(), file.py) and route "
+                   "its WebSocket rules with the installed Werkzeug. Default with no PATH: $FLASK_APP.")
+@click.option("-p", "--profile", multiple=True, metavar="NAME",
+              help="Client profiles to route in --app mode (default: the default profiles).")
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "sarif", "junit", "github"]), default="human",
+              show_default=True, help="Output format (json is the stable wsdiag.check/1 document; github: annotations).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE instead of stdout.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error", show_default=True,
+              help="Lowest severity that makes the exit status 1.")
+@click.option("--fix", is_flag=True, help="Add websocket=True to the route declarations where that is safe for the "
+                                          "installed Werkzeug; say why not elsewhere.")
+@click.option("--diff", is_flag=True, help="Print the --fix edits as a unified diff; change no file.")
+def check(paths, app_spec, profile, fmt, output, fail_on, fix, diff):
+    """Find WebSocket routes that will fail, with file, line and fix (reads source; --app imports the app).
+
+    PATH... are files or directories (default: the current directory, unless --app or $FLASK_APP
+    selects an app). The scan never imports the source; --app also routes every candidate rule
+    for each client profile with the installed Werkzeug, sending nothing over the network.
+    """
+    sys.exit(_run_check(list(paths), app_spec, profile, fmt, output, fail_on, fix, diff))
+
+
+def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int:
+    from wsdiag import render, report_formats
+    from wsdiag.flaskcheck.run import CheckError, CheckOptions, CheckUsage, run_check
+
+    ctx = click.get_current_context()
+    info = ctx.obj if type(ctx.obj).__name__ == "ScriptInfo" and hasattr(ctx.obj, "load_app") else None
+    opts = CheckOptions(paths=paths, app=app_spec, fix=fix and not diff, diff=diff)
+    if info is not None and not app_spec:  # `flask wsdiag check`: the app Flask's CLI was given
+        try:
+            opts.app_object = info.load_app()
+        except Exception as exc:
+            sys.stderr.write(f"wsdiag: could not load the app: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}\n")
+            return Exit.COULD_NOT_RUN
+    elif not paths and not app_spec:
+        if os.environ.get("FLASK_APP"):
+            opts.use_app = True
+        else:
+            opts.paths = ["."]
+    if profile:
+        from wsdiag.profiles import UnknownProfile, resolve
+
+        try:
+            opts.profiles = [p for p in resolve(profile) if p.upgrade]
+        except UnknownProfile as exc:
+            _fail_usage(str(exc))
+    out = render.Output(sys.stdout, sys.stderr)
+    try:
+        result = run_check(opts)
+    except CheckUsage as exc:
+        _fail_usage(str(exc))
+    except CheckError as exc:
+        out.error(f"wsdiag: {exc}")
+        return Exit.COULD_NOT_RUN
+    report = result.report
+    stream = None
+    try:
+        stream = open(output, "w", encoding="utf-8") if output else sys.stdout
+    except OSError as exc:
+        _fail_usage(f"cannot write --output {output!r}: {exc.strerror or exc}")
+    try:
+        if diff:
+            stream.write("".join(result.diffs[p] for p in sorted(result.diffs)))
+            for fx in report.fixes:
+                if fx.reason:
+                    out.error(f"wsdiag: not fixing {fx.file}:{fx.line} {fx.route}: {fx.reason}")
+        elif fmt == "human":
+            from rich.console import Console
+
+            console = out.console if not output else Console(file=stream, width=100, no_color=True, highlight=False)
+            for renderable in report_formats.human_renderables(report, fail_on):
+                console.print(renderable)
+        else:
+            stream.write(report_formats.render(report, fmt, fail_on))
+    finally:
+        if output:
+            stream.close()
+    if output:
+        out.error(report_formats.summary_line(report, fail_on) + f" Report written to {output}.")
+    for path, why in report.skipped:
+        if fmt != "human":
+            out.error(f"wsdiag: skipped {path}: {why}")
+    return Exit(report.status(fail_on))
+
+
 # -- serve-sample ----------------------------------------------------------------------
 
 
@@ -243,19 +380,33 @@ def serve_sample(host, port, variant, no_websocket_handler):
     from wsdiag.sample import VARIANTS
     from wsdiag.sample.launch import run_sample_server
 
-    def ready(h, p):
+    def ready(h, p, trace_url, token):
         shown = f"[{h}]" if ":" in h else h
         names = list(VARIANTS) if variant == "all" else [variant]
-        click.echo(f"wsdiag sample listening on http://{shown}:{p}/", err=False)
+        click.echo(f"wsdiag sample listening on http://{shown}:{p}/  (trace channel {trace_url} token {token})")
         for name in names:
             path = f"/{name}/ws" if variant == "all" else "/ws"
             click.echo(f"  {name:6} ws://{shown}:{p}{path}  {VARIANTS[name]}")
+            click.echo(f"         browser page: http://{shown}:{p}/chat/{name}")
+        click.echo(f"  probe with the app's own view: wsdiag probe --trace {trace_url} --trace-token {token} URL")
         if host not in ("127.0.0.1", "localhost", "::1"):
             click.echo(f"warning: bound to {host}: reachable from other machines", err=True)
         sys.stdout.flush()
 
+    def browser(ev):
+        detail = {k: v for k, v in ev.items() if k in ("code", "wasClean", "data")}
+        click.echo(f"browser {ev.get('variant')}/{ev.get('who')}: {ev.get('event')} {detail or ''}".rstrip())
+        sys.stdout.flush()
+
+    def live(doc):
+        from wsdiag.stages import StagePath, render_path
+
+        path = StagePath.from_events(doc.get("events") or [])
+        click.echo(f"upgrade {path.path}: {render_path(path)}")
+        sys.stdout.flush()
+
     try:
-        run_sample_server(variant, host, port, not no_websocket_handler, ready)
+        run_sample_server(variant, host, port, not no_websocket_handler, ready, on_trace=live, on_event=browser)
     except OSError as exc:
         click.echo(f"wsdiag: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(Exit.COULD_NOT_RUN)

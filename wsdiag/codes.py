@@ -347,6 +347,99 @@ _ALL = [
          "The close frame was empty.",
          "gevent-websocket 0.10.1 never sends a close code, so every server close reads 1005.",
          "Send an application message before closing if the client needs a reason."),
+    # -- 5xx app source -------------------------------------------------------------------
+    # Reported by `wsdiag check` (wsdiag/flaskcheck): read from the app's source, its server
+    # start-up and its gunicorn settings, and (with --app) from the installed Werkzeug's routing.
+    Code("WS501", "socket-route-not-websocket", E, "the rule {route} serves a WebSocket view ({view}) but lacks websocket=True: {consequence}",
+         "Declare the rule with websocket=True (Werkzeug >= 2.0.2), e.g. @app.route(\"/ws\", websocket=True).",
+         "A route whose view reads environ['wsgi.websocket'] (directly or through a helper) is "
+         "declared without websocket=True.",
+         "Werkzeug >= 2 routes an upgrade request as ws:// and raises WebsocketMismatch (400) "
+         "when the matched rule lacks websocket=True, before the view runs. gevent-websocket has "
+         "already sent 101, so the client sees open, then close (1005), and nothing is logged. On "
+         "Werkzeug 2.0.0/2.0.1 only clients sending exactly 'Connection: Upgrade' (Chrome) fail.",
+         FIX_WEBSOCKET_TRUE + "\n# On Werkzeug 1.0 or 2.0.0/2.0.1 websocket=True is not enough:\n" + FIX_BOTH_RULES),
+    Code("WS502", "socket-served-in-before-request", W, "the {level}-level before_request hook {hook} serves sockets before routing (the workaround for the hidden 400)",
+         "Serve the socket from a route declared with websocket=True and remove the hook.",
+         "A before_request hook reads environ['wsgi.websocket'] and serves the socket itself.",
+         "This is the known workaround for the hidden WebsocketMismatch: app-level hooks run "
+         "before routing fails. It upgrades and serves every path, bypasses routing, methods and "
+         "blueprint hooks, and a hook that returns None lets Flask go on to the hidden 400 anyway. "
+         "A blueprint-level hook does not even run when routing fails.",
+         "# Move the handler out of the hook into a WebSocket route:\n"
+         "@app.route(\"/ws\", websocket=True)\n"
+         "def ws():\n"
+         "    websocket_handler(request.environ[\"wsgi.websocket\"])\n"
+         "    return \"\"\n"),
+    Code("WS503", "flask-sockets-rule-not-websocket", E, "flask-sockets registers {route} without websocket=True: on Werkzeug >= 2 every upgrade raises WebsocketMismatch inside flask-sockets",
+         "Replace flask-sockets (archived) with a Flask route declared websocket=True under gevent-websocket.",
+         "The app uses Flask-Sockets (heroku-python/flask-sockets), whose Sockets keeps its own "
+         "url_map and adds Rule(rule, endpoint=f) without websocket=True.",
+         "On Werkzeug >= 2 its middleware's adapter.match() raises WebsocketMismatch for every "
+         "upgrade: 101, then close, and a traceback in the server log. Passing websocket=True to "
+         "@sockets.route does not help (the option is dropped); the project is archived.",
+         "# Drop flask_sockets; serve the same handler from a Flask WebSocket route:\n"
+         "@app.route(\"/echo\", websocket=True)\n"
+         "def echo():\n"
+         "    ws = request.environ[\"wsgi.websocket\"]\n"
+         "    ...  # the body of the old @sockets.route view\n"
+         "    return \"\"\n"),
+    Code("WS504", "server-without-websocket-handler", E, "{call} serves the app without gevent-websocket's WebSocketHandler ({server}): upgrades are answered as plain HTTP",
+         "Serve the app with gevent's WSGIServer(..., handler_class=WebSocketHandler) or gunicorn's GeventWebSocketWorker.",
+         "The source starts a server that has no WebSocket support.",
+         "Flask's development server (app.run(), flask run, run_simple) and gevent's WSGIServer "
+         "without handler_class=WebSocketHandler never upgrade: the view sees no "
+         "environ['wsgi.websocket'] and answers the handshake as a plain request.",
+         FIX_HANDLER),
+    Code("WS505", "gunicorn-worker-cannot-upgrade", E, "gunicorn runs with worker class {worker}, which cannot serve gevent-websocket sockets",
+         "Use -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker (worker_class in a config file).",
+         "A gunicorn command line or configuration selects a worker class without gevent-websocket's handler.",
+         "gunicorn's sync (the default), gthread, gevent, eventlet and tornado workers never set "
+         "environ['wsgi.websocket']: the upgrade is answered as a plain request (400/500, or a "
+         "200 page). Only geventwebsocket.gunicorn.workers.GeventWebSocketWorker upgrades.",
+         "gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker -w 1 app:app\n"
+         "# gunicorn.conf.py:\n"
+         "worker_class = \"geventwebsocket.gunicorn.workers.GeventWebSocketWorker\"\n"),
+    Code("WS506", "websocket-rule-non-get", E, "the WebSocket rule {route} allows {methods}: Werkzeug refuses it (ValueError) and gevent-websocket upgrades only GET",
+         "Declare WebSocket rules for GET only; serve other methods from a separate plain rule.",
+         "A rule declared with websocket=True also allows methods other than GET.",
+         "Every Werkzeug release since 1.0 raises ValueError(\"WebSocket rules can only use 'GET', "
+         "'HEAD', and 'OPTIONS' methods.\") when the rule is registered, so the app does not even "
+         "import; gevent-websocket only upgrades GET requests anyway.",
+         "@app.route(\"/ws\", websocket=True)          # GET: the socket\n"
+         "def ws(): ...\n"
+         "@app.route(\"/ws/send\", methods=[\"POST\"])  # plain HTTP beside it\n"
+         "def ws_send(): ...\n"),
+    Code("WS507", "websocket-rule-slash-redirect", W, "the WebSocket rule {route} ends with '/' and keeps strict_slashes: a client requesting {alt_path} gets a hidden {hidden}, never the view",
+         "Connect to the canonical path, or declare the rule with strict_slashes=False.",
+         "A websocket=True rule ends with a slash, so the path without it does not reach the view.",
+         "Werkzeug answers '/ws' for a rule '/ws/' with a 308 redirect (404 on Werkzeug >= 2.2 when "
+         "the request is not detected as WebSocket). Browsers never follow redirects on "
+         "WebSocket, and gevent-websocket hides the status behind its 101 anyway.",
+         "@app.route(\"/ws/\", websocket=True, strict_slashes=False)\n"),
+    Code("WS508", "blueprint-hooks-skipped", I, "when routing fails for {route}, the before_request hooks of blueprint {blueprint} ({hooks}) do not run; only app-level hooks do",
+         "Put logging or auth that must see failed upgrades in app-level hooks or WSGI middleware.",
+         "The WebSocket route belongs to a blueprint with its own before_request hooks.",
+         "Flask runs blueprint hooks only once routing has found the blueprint; a hidden 400/404/308 "
+         "happens before that, so the blueprint's logging and auth never see the failed upgrade. "
+         "This misleads anyone reading logs for the failure.",
+         "@app.before_request  # app-level: runs even when routing fails\n"
+         "def log_upgrades():\n"
+         "    if request.environ.get(\"wsgi.websocket\") is not None:\n"
+         "        app.logger.info(\"upgrade %s\", request.path)\n"),
+    Code("WS509", "socket-route-breaks-on-werkzeug-2", W, "the rule {route} (view {view}) works on the installed Werkzeug {werkzeug} but every upgrade gets a hidden 400 on Werkzeug >= 2.0.2, where it needs websocket=True",
+         "Keep it as is on Werkzeug 1.0 (websocket=True never matches there); register both rules to survive the upgrade.",
+         "A WebSocket view's rule lacks websocket=True, which is right on Werkzeug 1.0.x only.",
+         "Werkzeug 1.0 never detects WebSocket requests under gevent, so a plain rule serves every "
+         "client and a websocket=True rule would never match. From Werkzeug 2.0.2 on the plain rule "
+         "gets WebsocketMismatch for every client; on 2.0.0/2.0.1 for 'Connection: Upgrade' only.",
+         FIX_BOTH_RULES),
+    Code("WS510", "route-url-not-built", I, "could not build a URL for {route} to route it in-process: {detail}",
+         "Check this route by probing it (wsdiag probe) or give its converters simple values.",
+         "wsdiag check --app routes a sample URL for each candidate rule; this rule's URL could not be built.",
+         "Custom converters or rules whose sample URL does not match the rule itself cannot be "
+         "routed without guessing; the rule is reported rather than silently skipped.",
+         "wsdiag probe ws://HOST/PATH   # the path a real client uses\n"),
     # -- 6xx app behaviour ----------------------------------------------------------------
     Code("WS601", "route-not-websocket", E, "the route for {path} lacks websocket=True: Werkzeug raises WebsocketMismatch (400), hidden behind the 101",
          "Declare the route with @app.route(..., websocket=True).",
@@ -358,7 +451,7 @@ _ALL = [
          "depends on the Werkzeug release and on the Connection header each client sends: on "
          "Werkzeug 1.0 this route works, on 2.0.0/2.0.1 it fails only for clients sending exactly "
          "'Connection: Upgrade' (Chrome), and from 2.0.2 on it fails for every client.",
-         FIX_WEBSOCKET_TRUE + "\n# On Werkzeug 1.0 or 2.0.0/2.0.1 websocket=True alone is not enough; there:\n" + FIX_BOTH_RULES),
+         FIX_WEBSOCKET_TRUE + "\n# On Werkzeug 1.0 or 2.0.0/2.0.1 websocket=True is not enough:\n" + FIX_BOTH_RULES),
     Code("WS602", "route-not-found-hidden", E, "no route matches {path}: the 404 is hidden behind the 101",
          "Fix the URL (path, blueprint url_prefix, proxy prefix).",
          "The request matched no rule; Flask answered 404 after gevent-websocket had sent 101.",
@@ -397,6 +490,11 @@ _ALL = [
          "The socket closes unserved and the control requests do not narrow the cause.",
          "Hidden routing errors, hooks and views all look the same from outside.",
          "Use the in-process checks."),
+    Code("WS609", "method-not-allowed-hidden", E, "the rule for {path} does not allow GET: the 405 is hidden behind the 101",
+         "Allow GET on the rule: a WebSocket handshake is a GET.",
+         "Routing matched the path but not the method; Flask answered 405 after gevent-websocket had sent 101.",
+         "gevent-websocket discards the 405 like every status after its 101.",
+         "@app.route('/ws', websocket=True)  # methods default to GET"),
     # -- 7xx environment and intermediaries -------------------------------------------------
     Code("WS701", "connection-header-split", E, "clients split by Connection header: {failing} fail, {working} work",
          "Upgrade Werkzeug to >= 2.0.2 and declare the route with websocket=True.",

@@ -28,6 +28,7 @@ from wsdiag.handshake import (
     status_line_of,
 )
 from wsdiag.profiles import Profile
+from wsdiag.stages import StagePath, render_path
 from wsdiag.versions import connection_window
 
 WERKZEUG_400 = b"The browser (or proxy) sent a request that this server could not understand"
@@ -199,6 +200,7 @@ def build_report(
                 counts=profile.expect_service,
                 connection=(_sent_header(request, "Connection") if request else "") or (profile.connection or ""),
                 http_version=profile.http_version,
+                stages=StagePath.from_events(ex.trace) if ex.trace else None,
             )
         )
     controls: list[Control] = []
@@ -315,9 +317,71 @@ def infer(path: str, results: list[ProfileResult], controls: list[Control]) -> t
     if answered and not upgraded:
         causes.extend(_not_upgraded_causes(answered, get, base))
 
+    traced = _trace_causes(path, counted)
+    if traced:
+        # The app's own trace is certain; black-box guesses about the app give way to it.
+        causes = [c for c in causes if not (c.code.startswith("WS6") or c.code == "WS706")] + traced
+
     for i, f in enumerate(_rank(causes), 1):
         f.rank = i
     return _rank(causes), facts
+
+
+def _trace_causes(path: str, counted: list[ProfileResult]) -> list[Finding]:
+    """Certain causes from the app's stage traces (one finding per code, all profiles named)."""
+    by_code: dict[str, Finding] = {}
+
+    def add(code: str, r: ProfileResult, sp: StagePath, **extra) -> None:
+        f = by_code.get(code)
+        if f is None:
+            ev = {"path": sp.path or path, "stage_path": render_path(sp), "profiles": [], "hidden_status": sp.hidden_status,
+                  "source": "trace", **extra}
+            f = by_code[code] = Finding(code, ev, "url", "certain")
+        f.evidence["profiles"].append(r.profile)
+
+    for r in counted:
+        sp = r.stages
+        if sp is None:
+            continue
+        stop = sp.stopping_hook
+        if sp.served_by and sp.served_by.startswith("hook:"):
+            add("WS604", r, sp, control_path=sp.path, hook=sp.served_by[5:])
+        elif r.verdict is Verdict.SERVICED:
+            continue
+        elif stop is not None and stop.outcome == "raised":
+            add("WS607", r, sp, status=sp.status, where=f"before_request {stop.label}", exception=stop.exception)
+        elif stop is not None:
+            add("WS606", r, sp, status=sp.status, hook=stop.label)
+        elif sp.routing_ok is False:
+            exc = sp.routing_exception
+            if exc == "WebsocketMismatch" and sp.detected_websocket is False:
+                werkzeug = _traced_version(r.exchange.trace, "werkzeug")
+                code = "WS706" if werkzeug and werkzeug.split(".")[0] in ("0", "1") else "WS701"
+                add(code, r, sp, werkzeug=werkzeug, failing=r.profile, working="?", window="")
+            elif exc == "WebsocketMismatch":
+                add("WS601", r, sp, rule=sp.other_rule, endpoint=sp.other_endpoint)
+            elif exc == "NotFound":
+                add("WS602", r, sp)
+            elif exc == "RequestRedirect":
+                add("WS605", r, sp, status=sp.status or 308, location=sp.new_url)
+            elif exc == "MethodNotAllowed":
+                add("WS609", r, sp, valid_methods=sp.valid_methods)
+            else:
+                add("WS608", r, sp, routing_exception=exc)
+        elif sp.view_outcome == "raised":
+            add("WS607", r, sp, status=sp.status, where=f"view {sp.view}", exception=sp.view_exception)
+        elif sp.view_ran and not sp.socket_served:
+            add("WS603", r, sp, view=sp.view, view_ms=sp.view_ms)
+    for f in by_code.values():
+        f.evidence["failing"] = ", ".join(f.evidence["profiles"])
+    return list(by_code.values())
+
+
+def _traced_version(events: list[dict] | None, name: str) -> str | None:
+    for ev in events or []:
+        if isinstance(ev, dict) and ev.get("stage") == "request":
+            return ev.get(name)
+    return None
 
 
 def _not_upgraded_causes(answered: list[ProfileResult], get: Control | None, base: dict) -> list[Finding]:

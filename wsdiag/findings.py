@@ -107,6 +107,8 @@ class Exchange:
     after: AfterUpgrade | None = None
     driver: str = "raw"
     library_error: str | None = None  # websocket-client's exception text, if any
+    probe_id: str | None = None  # the X-Wsdiag-Probe id sent, when tracing
+    trace: list[dict[str, Any]] | None = None  # the app's trace events (wsdiag.trace/1), if fetched
 
 
 @dataclass
@@ -122,6 +124,7 @@ class ProfileResult:
     counts: bool = True  # False for proxy simulations: evidence, not a verdict on the server
     connection: str = ""  # the Connection header this profile sent
     http_version: str = "HTTP/1.1"
+    stages: Any = None  # wsdiag.stages.StagePath when the app was traced
 
     def to_dict(self, verbose: bool = False) -> dict[str, Any]:
         ex = self.exchange
@@ -146,6 +149,8 @@ class ProfileResult:
             }
         if ex.library_error:
             d["library_error"] = ex.library_error
+        if self.stages is not None:
+            d["stage_path"] = self.stages.to_dict()
         if verbose:
             d["request"] = ex.request.decode("latin-1")
             d["response_head"] = ex.response_head.decode("latin-1")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -30,6 +30,25 @@ class ProbeOptions:
     extra_headers: tuple[tuple[str, str], ...] = ()
     controls: bool = True
     concurrency: int = 16
+    # (trace URL, token) of an app instrumented with wsdiag.flaskcheck.trace: requests are
+    # marked with X-Wsdiag-Probe and each exchange's trace is fetched after it.
+    trace: tuple[str, str] | None = None
+
+
+PROBE_HEADER = "X-Wsdiag-Probe"
+
+
+def _traced(opts: ProbeOptions, run: Callable[[tuple], Exchange]) -> Exchange:
+    """Run an exchange with a probe id header when tracing, then fetch its trace."""
+    if opts.trace is None:
+        return run(opts.extra_headers)
+    probe_id = os.urandom(8).hex()
+    ex = run(opts.extra_headers + ((PROBE_HEADER, probe_id),))
+    ex.probe_id = probe_id
+    from wsdiag.flaskcheck.trace import fetch_trace  # stdlib-only client side
+
+    ex.trace = fetch_trace(opts.trace[0], opts.trace[1], probe_id, timeout=1.5)
+    return ex
 
 
 def _jobs(url: str, opts: ProbeOptions):
@@ -41,19 +60,24 @@ def _jobs(url: str, opts: ProbeOptions):
             from wsdiag.libclient import run_library_exchange
 
             def call(profile=profile):
-                ex = run_library_exchange(
+                ex = _traced(opts, lambda headers: run_library_exchange(
                     profile.name, target, opts.settings, origin=opts.origin,
-                    subprotocols=opts.subprotocols, extra_headers=opts.extra_headers,
-                )
-                req = _library_request(ex, opts)
-                return req, ex
+                    subprotocols=opts.subprotocols, extra_headers=headers,
+                ))
+                return _library_request(ex, opts), ex
         else:
             def call(profile=profile):
-                req = build_request(
-                    profile, target, new_key(), origin=opts.origin,
-                    subprotocols=opts.subprotocols, extra_headers=opts.extra_headers,
-                )
-                return req, run_exchange(profile.name, target, req.raw, opts.settings)
+                box = {}
+
+                def send(headers):
+                    box["req"] = build_request(
+                        profile, target, new_key(), origin=opts.origin,
+                        subprotocols=opts.subprotocols, extra_headers=headers,
+                    )
+                    return run_exchange(profile.name, target, box["req"].raw, opts.settings)
+
+                ex = _traced(opts, send)
+                return box["req"], ex
         jobs.append((("profile", profile.name), call))
     if opts.controls:
         def plain():
@@ -62,8 +86,14 @@ def _jobs(url: str, opts: ProbeOptions):
         def bogus():
             resource = sibling_resource(target.resource, NO_SUCH_PATH + os.urandom(4).hex())
             there = dataclasses.replace(target, resource=resource)
-            req = build_request(PROFILES["minimal"], there, new_key(), extra_headers=opts.extra_headers)
-            return req, run_exchange("no-such-path", there, req.raw, opts.settings)
+            box = {}
+
+            def send(headers):
+                box["req"] = build_request(PROFILES["minimal"], there, new_key(), extra_headers=headers)
+                return run_exchange("no-such-path", there, box["req"].raw, opts.settings)
+
+            ex = _traced(opts, send)
+            return box["req"], ex
 
         jobs.append((("control", "plain-get"), plain))
         jobs.append((("control", "no-such-path"), bogus))
@@ -98,23 +128,52 @@ def probe(urls: Iterable[str], opts: ProbeOptions, on_report: Callable[[UrlRepor
     """
     plans = [(url, *_jobs(url, opts)) for url in urls]
     reports: list[UrlReport] = []
-    workers = max(1, min(opts.concurrency, sum(len(j) for _, _, j in plans) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wsdiag-probe") as pool:
-        futures = [(url, target, [(slot, pool.submit(fn)) for slot, fn in jobs]) for url, target, jobs in plans]
-        for url, target, slots in futures:
-            done = {slot: fut.result() for slot, fut in slots}
-            runs = []
-            for profile in opts.profiles:
-                req, ex = done[("profile", profile.name)]
-                runs.append((profile, req, ex))
-            plain = done.get(("control", "plain-get"))
-            bogus = done.get(("control", "no-such-path"))
-            report = build_report(
-                target.url, target.resource, runs,
-                plain[1] if plain else None,
-                bogus if bogus else None,
-            )
-            reports.append(report)
-            if on_report is not None:
-                on_report(report)
+    flat = [fn for _, _, jobs in plans for _, fn in jobs]
+    results: list = [None] * len(flat)
+    done_events = [threading.Event() for _ in flat]
+    cursor = iter(range(len(flat)))
+    lock = threading.Lock()
+
+    def worker() -> None:  # a minimal pool: concurrent.futures costs ~3.5 ms of imports (logging)
+        while True:
+            with lock:
+                i = next(cursor, None)
+            if i is None:
+                return
+            try:
+                results[i] = (True, flat[i]())
+            except BaseException as exc:  # re-raised in the caller's thread, as Future.result() does
+                results[i] = (False, exc)
+            done_events[i].set()
+
+    workers = [threading.Thread(target=worker, name="wsdiag-probe", daemon=True)
+               for _ in range(max(1, min(opts.concurrency, len(flat) or 1)))]
+    for w in workers:
+        w.start()
+    k = 0
+    for url, target, jobs in plans:
+        done = {}
+        for slot, _ in jobs:
+            done_events[k].wait()
+            ok, value = results[k]
+            if not ok:
+                raise value
+            done[slot] = value
+            k += 1
+        runs = []
+        for profile in opts.profiles:
+            req, ex = done[("profile", profile.name)]
+            runs.append((profile, req, ex))
+        plain = done.get(("control", "plain-get"))
+        bogus = done.get(("control", "no-such-path"))
+        report = build_report(
+            target.url, target.resource, runs,
+            plain[1] if plain else None,
+            bogus if bogus else None,
+        )
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
+    for w in workers:
+        w.join()
     return reports

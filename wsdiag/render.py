@@ -127,6 +127,24 @@ class Output:
         for renderable in report_renderables(report, verbose, show_secrets):
             self.console.print(renderable)
 
+    def route_matrix(self, reports: list[UrlReport]) -> None:
+        """Routes x clients: the verdict, and how far the upgrade got inside the app."""
+        from rich.table import Table
+
+        names = [r.profile for r in reports[0].results] if reports else []
+        table = Table(title="Routes × clients", header_style="bold")
+        table.add_column("route")
+        for n in names:
+            table.add_column(n)
+        for rep in reports:
+            cells = []
+            for r in rep.results:
+                mark, style = MARK[r.verdict]
+                where = f" ({r.stages.reached})" if r.stages is not None else ""
+                cells.append(f"[{style}]{mark}{where}[/]")
+            table.add_row(_path_of(rep.url), *cells)
+        self.console.print(table)
+
     def summary(self, reports: list[UrlReport]) -> None:
         bad = [r for r in reports if not r.ok]
         if len(reports) > 1:
@@ -187,6 +205,11 @@ class Output:
         if code.fix_long:
             c.print()
             c.print(_fix_renderable(code.fix_long))
+
+
+def _path_of(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
 
 
 def _default_names():
@@ -259,6 +282,16 @@ def report_renderables(report: UrlReport, verbose: bool = False, show_secrets: b
             name = f"{r.profile} [dim](proxy sim.)[/]\n[dim]{escape(r.connection or 'no Connection')}[/]"
         table.add_row(name, f"[{style}]{mark} {label}[/]", escape(_detail(r)))
     out.append(table)
+    traced: dict[str, list[str]] = {}
+    for r in report.results:
+        if r.stages is not None:
+            from wsdiag.stages import render_path
+
+            traced.setdefault(render_path(r.stages), []).append(r.profile)
+    if traced:
+        out.append(Text.from_markup("[bold]Inside the app[/] (from the trace)"))
+        for path_text, names in traced.items():
+            out.append(Padding(Text.from_markup(f"[dim]{escape(', '.join(names))}:[/] {escape(path_text)}"), (0, 0, 0, 2)))
     if report.controls:
         parts = []
         for c in report.controls:

@@ -138,8 +138,8 @@ def proxy_for(target: Target, settings: Settings) -> str | None:
     """The proxy URL to use: --proxy, else the standard environment variables."""
     if settings.proxy:
         return settings.proxy
-    if not settings.use_env_proxy:
-        return None
+    if not settings.use_env_proxy or _is_loopback(target.host):
+        return None  # loopback never goes through an environment proxy: decide before reading it
     if not any(k.lower().endswith("_proxy") for k in os.environ):
         return None  # the common case, without importing urllib.request
     import urllib.request
@@ -157,6 +157,12 @@ def _is_loopback(host: str) -> bool:
 
 def _resolve(host: str, port: int, clock: Clock) -> list[tuple]:
     """getaddrinfo under the deadline (it has no timeout of its own)."""
+    for fam in (socket.AF_INET, socket.AF_INET6):  # an IP literal: nothing to resolve, no thread
+        try:
+            socket.inet_pton(fam, host)
+        except OSError:
+            continue
+        return [(fam, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port) if fam == socket.AF_INET else (host, port, 0, 0))]
     box: dict = {}
 
     def run() -> None:

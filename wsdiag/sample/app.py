@@ -123,16 +123,113 @@ def make_fixed_app() -> Flask:
 
 MAKERS = {"route": make_route_app, "hook": make_hook_app, "fixed": make_fixed_app}
 
+# The browser page of a variant: two sockets (alice and bob) join the room; alice speaks
+# once both are open, and bob must hear her. Every event is shown on the page and POSTed
+# to /events, so the terminal (and the browser tests) see what the real browser saw.
+PAGE = """<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>wsdiag sample: {variant}</title>
+<style>body{{font:15px system-ui;margin:2em}} li{{font-family:monospace}}</style>
+<h1>wsdiag sample: <code>{variant}</code></h1>
+<p>{about}</p>
+<ul id="log"></ul>
+<script>
+const variant = {variant_json};
+const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + {ws_path_json};
+const eventsUrl = {events_json};
+const say = (who, event, data) => {{
+  const li = document.createElement("li");
+  li.textContent = who + ": " + event + " " + (data ? JSON.stringify(data) : "");
+  document.getElementById("log").appendChild(li);
+  fetch(eventsUrl, {{method: "POST", headers: {{"Content-Type": "application/json"}},
+    body: JSON.stringify(Object.assign({{variant, who, event, ua: navigator.userAgent}}, data || {{}}))}});
+}};
+const open = new Set();
+const sockets = {{}};
+for (const who of ["alice", "bob"]) {{
+  const ws = new WebSocket(wsUrl);
+  sockets[who] = ws;
+  ws.onopen = () => {{
+    say(who, "open");
+    open.add(who);
+    if (open.size === 2) setTimeout(() => sockets.alice.send("hello from alice"), 100);
+  }};
+  ws.onmessage = (e) => say(who, "message", {{data: e.data}});
+  ws.onerror = () => say(who, "error");
+  ws.onclose = (e) => say(who, "close", {{code: e.code, reason: e.reason, wasClean: e.wasClean}});
+}}
+</script></html>
+"""
 
-def make_app(variant: str = "all"):
-    """One variant's app at /ws, or (``all``) every variant mounted at /<variant>/ws."""
+
+class BrowserEvents:
+    """What sample pages reported, for the terminal and for tests (bounded)."""
+
+    def __init__(self, limit: int = 1000, on_event=None) -> None:
+        from collections import deque
+
+        self._events = deque(maxlen=limit)
+        self._lock = threading.Lock()
+        self.on_event = on_event
+
+    def add(self, event: dict) -> None:
+        with self._lock:
+            self._events.append(event)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # the terminal log must never break the page
+                pass
+
+    def all(self) -> list[dict]:
+        with self._lock:
+            return list(self._events)
+
+
+def add_pages(app: Flask, variants: dict[str, str], events: BrowserEvents) -> None:
+    """Serve each variant's chat page at /chat/<variant> and collect page events at /events."""
+    import json as _json
+
+    def page(variant: str, ws_path: str):
+        return PAGE.format(variant=variant, about=VARIANTS[variant], variant_json=_json.dumps(variant),
+                           ws_path_json=_json.dumps(ws_path), events_json=_json.dumps("/events"))
+
+    for variant, ws_path in variants.items():
+        app.add_url_rule(f"/chat/{variant}", f"page_{variant}", lambda v=variant, p=ws_path: page(v, p))
+
+    @app.route("/events", methods=["GET", "POST"])
+    def browser_events():
+        if request.method == "POST":
+            data = request.get_json(silent=True, force=True)
+            if isinstance(data, dict):
+                events.add({k: data[k] for k in list(data)[:10] if isinstance(k, str)})
+            return "", 204
+        return {"events": events.all()}
+
+
+def make_app(variant: str = "all", tracer=None, events: BrowserEvents | None = None):
+    """One variant's app at /ws, or (``all``) every variant mounted at /<variant>/ws.
+
+    ``tracer`` (a ``WsdiagTrace``) instruments every Flask app of the sample; each variant
+    has a browser chat page at /chat/<variant>, whose events are collected in ``events``.
+    """
+    events = events or BrowserEvents()
+    def made(make):
+        app = make()
+        if tracer is not None:
+            tracer.init_app(app)
+        return app
+
     if variant != "all":
-        return MAKERS[variant]()
+        app = made(MAKERS[variant])
+        add_pages(app, {variant: "/ws"}, events)
+        app.add_url_rule("/", "home", lambda: f'<a href="/chat/{variant}">{variant}</a>')
+        return app
     index = Flask("wsdiag_sample")
+    add_pages(index, {name: f"/{name}/ws" for name in MAKERS}, events)
 
     @index.route("/")
     def home():
-        rows = "".join(f"<li><code>/{name}/ws</code>: {text}</li>" for name, text in VARIANTS.items())
+        rows = "".join(f'<li><a href="/chat/{name}">{name}</a> <code>/{name}/ws</code>: {text}</li>' for name, text in VARIANTS.items())
         return f"<h1>wsdiag sample</h1><ul>{rows}</ul>"
 
-    return DispatcherMiddleware(index, {f"/{name}": make() for name, make in MAKERS.items()})
+    return DispatcherMiddleware(index, {f"/{name}": made(make) for name, make in MAKERS.items()})

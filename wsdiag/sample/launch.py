@@ -20,20 +20,56 @@ class SampleError(RuntimeError):
     """The sample server could not be started; the message is one line."""
 
 
-def run_sample_server(variant: str, host: str, port: int, websocket: bool, ready) -> None:
+TRACE = re.compile(r"trace channel http://127\.0\.0\.1:(\d+) token ([0-9a-f]+)")
+
+
+def run_sample_server(variant: str, host: str, port: int, websocket: bool, ready, on_trace=None, on_event=None) -> str:
+    """Serve the sample, instrumented with wsdiag's trace; returns after Ctrl-C/SIGTERM.
+
+    ``ready(host, port, trace_url, token)`` is called once listening; the trace channel is
+    on (loopback, its own port, a fresh token) so probes can read each upgrade's stages.
+    """
+    import secrets
+
+    from wsdiag.flaskcheck.trace import WsdiagTrace
     from wsdiag.sample.app import make_app
     from wsdiag.sample.server import serve
 
-    serve(make_app(variant), host, port, websocket=websocket, ready=ready)
+    from wsdiag.sample.app import BrowserEvents
+
+    tracer = WsdiagTrace(channel=True, token=secrets.token_hex(16), on_trace=on_trace)
+    app = make_app(variant, tracer=tracer, events=BrowserEvents(on_event=on_event))
+    serve(app, host, port, websocket=websocket,
+          ready=lambda h, p: ready(h, p, tracer.trace_url, tracer.token))
+    tracer.stop_channel()
+    return tracer.token
 
 
 class Child:
-    def __init__(self, proc: subprocess.Popen, host: str, port: int, variant: str):
+    def __init__(self, proc: subprocess.Popen, host: str, port: int, variant: str,
+                 trace_url: str | None = None, token: str | None = None):
         self.proc, self.host, self.port, self.variant = proc, host, port, variant
+        self.trace_url, self.token = trace_url, token
+
+    @property
+    def trace(self) -> tuple[str, str] | None:
+        return (self.trace_url, self.token) if self.trace_url and self.token else None
 
     def url(self, variant: str) -> str:
         path = f"/{variant}/ws" if self.variant == "all" else "/ws"
         return f"ws://{self.host}:{self.port}{path}"
+
+    def page_url(self, variant: str) -> str:
+        """The variant's browser chat page."""
+        return f"http://{self.host}:{self.port}/chat/{variant}"
+
+    def browser_events(self) -> list[dict]:
+        """What the pages reported (open, message, close with code), oldest first."""
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://{self.host}:{self.port}/events", timeout=5) as resp:
+            return json.loads(resp.read())["events"]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -55,11 +91,20 @@ def start_sample(variant: str = "all", websocket: bool = True, timeout: float = 
         cmd.append("--no-websocket-handler")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    return Child(proc, *wait_ready(proc, READY, timeout), variant)
+    m = wait_ready_match(proc, READY, timeout)
+    t = TRACE.search(m.string)
+    trace_url = f"http://127.0.0.1:{t.group(1)}" if t else None
+    return Child(proc, m.group(1).strip("[]"), int(m.group(2)), variant, trace_url, t.group(2) if t else None)
 
 
 def wait_ready(proc: subprocess.Popen, pattern: re.Pattern, timeout: float) -> tuple[str, int]:
     """Read the child's stdout until ``pattern`` matches (host, port); bounded by ``timeout``."""
+    m = wait_ready_match(proc, pattern, timeout)
+    return m.group(1).strip("[]"), int(m.group(2))
+
+
+def wait_ready_match(proc: subprocess.Popen, pattern: re.Pattern, timeout: float) -> re.Match:
+    """Read the child's stdout until a line matches ``pattern``; bounded by ``timeout``."""
     deadline = time.monotonic() + timeout
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -80,6 +125,6 @@ def wait_ready(proc: subprocess.Popen, pattern: re.Pattern, timeout: float) -> t
             seen += line
             m = pattern.search(line.decode("utf-8", "replace"))
             if m:
-                return m.group(1).strip("[]"), int(m.group(2))
+                return m
     finally:
         sel.close()
