@@ -241,3 +241,22 @@ def test_prose_and_install_lines_are_not_commands():
     src = ("from gevent.pywsgi import WSGIServer\nfrom flask import Flask\napp = Flask(__name__)\n"
            "kw = {}\nWSGIServer(('127.0.0.1', 0), app, **kw)\n")
     assert static.scan_source(src, "m.py").servers == []
+
+
+def test_local_edit_diff_equals_the_whole_file_diff():
+    """edit_diff (lines around the edit only) gives exactly the whole-file unified diff."""
+    from pathlib import Path
+
+    from wsdiag.flaskcheck import static as st
+
+    checked = 0
+    for path in sorted(Path("fixtures/check").rglob("*.py")):
+        text = path.read_text()
+        scan = st.scan_source(text, str(path))
+        for r in scan.routes:
+            if r.edit is None:
+                continue
+            for context in (1, 3):
+                assert st.edit_diff(scan, r.edit, context) == st.unified_diff(scan.file, text, st.apply_edits(text, [r.edit]), context)
+            checked += 1
+    assert checked >= 3

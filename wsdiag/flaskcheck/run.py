@@ -117,7 +117,7 @@ def _attach_diffs(report: CheckReport, scans) -> None:
             hit = index.get((e.get("file"), e.get("line"), e.get("column")))
             if hit and hit[1].edit is not None:
                 scan, route = hit
-                e["diff"] = _static.unified_diff(scan.file, scan.text, _static.apply_edits(scan.text, [route.edit]))
+                e["diff"] = _static.edit_diff(scan, route.edit)
 
 
 def _scan_all(files, report: CheckReport) -> list:

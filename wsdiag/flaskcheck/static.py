@@ -143,6 +143,14 @@ class ModuleScan:
     uses_websocket: bool = False
     error: str | None = None
     explicit: bool = False
+    _table: object = field(default=None, repr=False, compare=False)  # the _Text, built once
+
+    @property
+    def table(self) -> "_Text":
+        """The file's line table, built on first use and kept (a scan reads it per finding)."""
+        if self._table is None:
+            self._table = _Text(self.text)
+        return self._table  # type: ignore[return-value]
 
     def reads_socket(self, qualname: str) -> bool:
         """Does the function or class ``qualname`` read wsgi.websocket (itself or via a helper)?"""
@@ -782,7 +790,7 @@ def scan_file(path: str, text: str, explicit: bool = False) -> ModuleScan:
 
 def location(scan: ModuleScan, loc: Loc) -> dict:
     """The location evidence every static finding carries."""
-    t = _Text(scan.text)
+    t = scan.table
     return {"file": scan.file, "line": loc.line, "column": loc.col + 1, "end_line": loc.end_line,
             "end_column": loc.end_col + 1, "source": t.line(loc.line)}
 
@@ -793,6 +801,24 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
     for e in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
         out = out[: e.start] + e.new + out[e.end:]
     return out
+
+
+def edit_diff(scan: ModuleScan, edit: Edit, context: int = 1) -> str:
+    """The unified diff of one edit, computed on the lines around it only (not the whole file)."""
+    import bisect
+
+    t = scan.table
+    first = max(bisect.bisect_right(t.starts, edit.start) - 1, 0)
+    last = max(bisect.bisect_right(t.starts, max(edit.end - 1, edit.start)) - 1, first)
+    lo, hi = max(first - context, 0), min(last + context + 1, len(t.lines))
+    start, end = t.starts[lo], t.starts[hi] if hi < len(t.starts) else len(scan.text)
+    local = Edit(edit.file, edit.start - start, edit.end - start, edit.new)
+    before = scan.text[start:end]
+    diff = unified_diff(scan.file, before, apply_edits(before, [local]), context=context)
+    # shift the hunk headers from the excerpt's line numbers to the file's
+    return re.sub(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@",
+                  lambda m: f"@@ -{int(m.group(1)) + lo}{m.group(2) or ''} +{int(m.group(3)) + lo}{m.group(4) or ''} @@",
+                  diff, flags=re.M)
 
 
 def unified_diff(file: str, before: str, after: str, context: int = 1) -> str:
@@ -852,7 +878,7 @@ def findings(scans: list[ModuleScan], werkzeug: str | None) -> list[Finding]:
                                      "upgrades get a hidden 405 (or 400)")
             ev.update(fix_blocker=fix_blocker(r, rel))
             if r.edit is not None and ev["fix_blocker"] is None:
-                ev["diff"] = unified_diff(s.file, s.text, apply_edits(s.text, [r.edit]))
+                ev["diff"] = edit_diff(s, r.edit)
             out.append(Finding("WS501", ev, subject=r.rule or "?"))
         for h in s.hooks:
             if not h.reads_socket:
@@ -869,13 +895,13 @@ def findings(scans: list[ModuleScan], werkzeug: str | None) -> list[Finding]:
                 ev = location(s, sv.loc)
                 ev.update(call=sv.call, server=sv.server)
                 if sv.diff_edit is not None:
-                    ev["diff"] = unified_diff(s.file, s.text, apply_edits(s.text, [sv.diff_edit]))
+                    ev["diff"] = edit_diff(s, sv.diff_edit)
                 out.append(Finding("WS504", ev, subject=sv.call))
             for g in s.gunicorn:
                 ev = location(s, g.loc)
                 ev.update(worker=g.worker)
                 if g.diff_edit is not None:
-                    ev["diff"] = unified_diff(s.file, s.text, apply_edits(s.text, [g.diff_edit]))
+                    ev["diff"] = edit_diff(s, g.diff_edit)
                 out.append(Finding("WS505", ev, subject=g.worker))
     return out
 
@@ -888,13 +914,13 @@ def _kw_diff(s: ModuleScan, r: Route, kw: str) -> str | None:
         tree = ast.parse(s.text)
     except SyntaxError:  # pragma: no cover - a scan with routes parsed
         return None
-    t = _Text(s.text)
+    t = s.table
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.lineno == r.loc.line and t.col(node.lineno, node.col_offset) == r.loc.col:
             parts = list(node.args) + [k.value for k in node.keywords]
             last = max(parts, key=lambda n: (n.end_lineno, n.end_col_offset))
             at = t.offset(last.end_lineno, last.end_col_offset)
-            return unified_diff(s.file, s.text, apply_edits(s.text, [Edit(s.file, at, at, f", {kw}")]))
+            return edit_diff(s, Edit(s.file, at, at, f", {kw}"))
     return None
 
 
