@@ -129,6 +129,24 @@ def test_app_that_cannot_start_is_one_line_and_exit_3(spec, needle):
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
 
 
+def test_app_that_never_finishes_starting_is_bounded():
+    import time
+
+    start = time.monotonic()
+    r = cli("probe", "--app", "fixtures.trace.never_ready:app", "--app-timeout", "2")
+    assert r.returncode == 3 and "not ready within 2 s" in r.stderr, r.stderr
+    assert time.monotonic() - start < 15
+
+
+@pytest.mark.parametrize("spec,code", [("fixtures.trace.seed_route:app", "WS601"), ("fixtures.trace.seed_hook:app", "WS604")])
+def test_probe_app_on_the_seed_variants(spec, code):
+    """The report's variants through --app: the traced cause, certain."""
+    r = cli("probe", "--app", spec, "--json", "-p", "chrome,firefox-legacy")
+    doc = json.loads(r.stdout)
+    cause = doc["reports"][0]["causes"][0]
+    assert (cause["code"], cause["confidence"]) == (code, "certain")
+
+
 def test_usage_errors_of_the_trace_options():
     assert cli("probe", "--trace", "http://127.0.0.1:1", "ws://127.0.0.1:1/").returncode == 2
     assert cli("probe", "--path", "/ws", "ws://127.0.0.1:1/").returncode == 2

@@ -118,10 +118,12 @@ def _probe_params(f):
                    "gevent-websocket, instrumented, and probe its WebSocket routes.")
 @click.option("--path", "paths", multiple=True, metavar="PATH", help="With --app: probe this path (repeatable) instead of the routes found.")
 @click.option("--gunicorn", is_flag=True, help="With --app: serve under gunicorn's GeventWebSocketWorker.")
+@click.option("--app-timeout", type=click.FloatRange(1, 600), default=20.0, show_default=True,
+              help="With --app: seconds to wait for the app to start listening.")
 @click.option("--trace", "trace_url", metavar="URL", help="Trace channel of an app instrumented with wsdiag (see docs/trace.md).")
 @click.option("--trace-token", envvar="WSDIAG_TRACE_TOKEN", metavar="TOKEN", help="Token of the trace channel [env WSDIAG_TRACE_TOKEN].")
 @_probe_params
-def probe(urls, from_file, sample, app_spec, paths, gunicorn, trace_url, trace_token, **kw):
+def probe(urls, from_file, sample, app_spec, paths, gunicorn, app_timeout, trace_url, trace_token, **kw):
     """Probe URL(s) with several clients' handshakes and diagnose the failures.
 
     With --app, wsdiag starts your app itself the way production runs it and reads each
@@ -133,7 +135,8 @@ def probe(urls, from_file, sample, app_spec, paths, gunicorn, trace_url, trace_t
         _fail_usage("--trace needs --trace-token (or WSDIAG_TRACE_TOKEN)")
     if (paths or gunicorn) and not app_spec:
         _fail_usage("--path and --gunicorn go with --app")
-    kw.update(trace=(trace_url, trace_token) if trace_url else None, app=app_spec, paths=paths, gunicorn=gunicorn)
+    kw.update(trace=(trace_url, trace_token) if trace_url else None, app=app_spec, paths=paths, gunicorn=gunicorn,
+              app_timeout=app_timeout)
 
     urls = list(urls)
     if from_file is not None:
@@ -160,7 +163,7 @@ def demo(**kw):
 
 
 def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=None, app=None, paths=(),
-               gunicorn=False, **kw) -> int:
+               gunicorn=False, app_timeout=20.0, **kw) -> int:
     from wsdiag import render
     from wsdiag.probe import probe as run
 
@@ -183,7 +186,8 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
             from wsdiag.flaskcheck.appserver import AppStartError, start_app
 
             try:
-                child = start_app(None if app == "-" else app, path_hint=paths[0] if paths else None, gunicorn=gunicorn)
+                child = start_app(None if app == "-" else app, path_hint=paths[0] if paths else None, gunicorn=gunicorn,
+                                  timeout=app_timeout)
             except AppStartError as exc:
                 out.error(f"wsdiag: could not start the app: {exc}")
                 return Exit.COULD_NOT_RUN
