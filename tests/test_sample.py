@@ -80,3 +80,20 @@ def test_serve_sample_refuses_a_busy_port_with_one_line(sample):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 3
     assert r.stderr.startswith("wsdiag: cannot serve on 127.0.0.1:") and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_serve_sample_stops_cleanly_on_ctrl_c(sig):
+    """Ctrl-C (or SIGTERM) ends serve-sample with status 0 and no traceback, promptly."""
+    import signal
+    import subprocess
+
+    child = start_sample()
+    child.proc.send_signal(getattr(signal, sig))
+    try:
+        child.proc.wait(timeout=10)
+    finally:
+        err = child.proc.stderr.read().decode(errors="replace")
+        child.stop()
+    assert child.proc.returncode == 0, err
+    assert "Traceback" not in err
