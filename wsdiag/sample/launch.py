@@ -46,10 +46,28 @@ def run_sample_server(variant: str, host: str, port: int, websocket: bool, ready
 
 
 class Child:
+    """A started server child. Its output is drained (the last lines kept), so a chatty child
+    (serve-sample logs every upgrade) can never block on a full pipe."""
+
     def __init__(self, proc: subprocess.Popen, host: str, port: int, variant: str,
                  trace_url: str | None = None, token: str | None = None):
+        import collections
+        import threading
+
         self.proc, self.host, self.port, self.variant = proc, host, port, variant
         self.trace_url, self.token = trace_url, token
+        self.output: collections.deque = collections.deque(maxlen=500)
+        self._drains = [threading.Thread(target=self._drain, args=(s,), daemon=True, name="wsdiag-child-output")
+                        for s in (proc.stdout, proc.stderr) if s is not None]
+        for t in self._drains:
+            t.start()
+
+    def _drain(self, stream) -> None:
+        try:
+            for raw in iter(stream.readline, b""):
+                self.output.append(raw.decode("utf-8", "replace").rstrip("\n"))
+        except (OSError, ValueError):
+            pass
 
     @property
     def trace(self) -> tuple[str, str] | None:
@@ -79,6 +97,8 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=3)
+        for t in self._drains:
+            t.join(timeout=2)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
