@@ -27,7 +27,7 @@ def main() -> None:
     try:
         urls = [child.url(v) for v in ("route", "fixed")]
         reports = probe(urls, ProbeOptions(resolve(["chrome", "firefox", "firefox-legacy", "websocket-client"]),
-                                           Settings(use_env_proxy=False)))
+                                           Settings(use_env_proxy=False), trace=child.trace))
     finally:
         child.stop()
     console = Console(record=True, width=100, file=io.StringIO(), force_terminal=True)
