@@ -86,7 +86,6 @@ def test_serve_sample_refuses_a_busy_port_with_one_line(sample):
 def test_serve_sample_stops_cleanly_on_ctrl_c(sig):
     """Ctrl-C (or SIGTERM) ends serve-sample with status 0 and no traceback, promptly."""
     import signal
-    import subprocess
 
     child = start_sample()
     child.proc.send_signal(getattr(signal, sig))

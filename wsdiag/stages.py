@@ -361,7 +361,7 @@ def _routing_reason(path: StagePath) -> tuple[str, str]:
                 "upgrade Werkzeug to >= 2.0.2, or also register the view on a plain rule for the same path",
             )
         rule = path.other_rule or path.path
-        return (f"WebsocketMismatch: the route lacks websocket=True", _rule_fix(rule, path.other_endpoint))
+        return ("WebsocketMismatch: the route lacks websocket=True", _rule_fix(rule, path.other_endpoint))
     if exc == "NotFound":
         return (f"NotFound: no rule matches {path.path}",
                 f"connect to an existing WebSocket route, or add @app.route({path.path!r}, websocket=True)")

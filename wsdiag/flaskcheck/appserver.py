@@ -503,9 +503,6 @@ class RunningApp:
     """A started app: where it listens, where its traces are, its candidate WebSocket routes."""
 
     def __init__(self, proc, info: dict, token: str) -> None:
-        import collections
-        import threading
-
         self.proc = proc
         self.info = info
         self.host = info.get("host", "127.0.0.1")
@@ -517,11 +514,9 @@ class RunningApp:
         self.notes: list[str] = list(info.get("notes") or [])
         self.server: str = info.get("server", "")
         self.versions = {k: info.get(k) for k in ("flask", "werkzeug", "python")}
-        self._log: collections.deque = collections.deque(maxlen=500)
-        self._drains = [threading.Thread(target=self._drain, args=(s,), daemon=True, name="wsdiag-app-log")
-                        for s in (proc.stdout, proc.stderr) if s is not None]
-        for t in self._drains:
-            t.start()
+        from wsdiag.sample.launch import OutputTail
+
+        self._tail = OutputTail(proc, name="wsdiag-app-log")
 
     def ws_url(self, path: str = "/") -> str:
         return f"ws://{self.host}:{self.port}{path if path.startswith('/') else '/' + path}"
@@ -534,14 +529,7 @@ class RunningApp:
 
     def log_tail(self, n: int = 50) -> list[str]:
         """The app's last output lines (stdout and stderr interleaved)."""
-        return list(self._log)[-n:]
-
-    def _drain(self, stream) -> None:
-        try:
-            for raw in iter(stream.readline, b""):
-                self._log.append(raw.decode("utf-8", "replace").rstrip("\n"))
-        except (OSError, ValueError):
-            pass
+        return list(self._tail.lines)[-n:]
 
     @property
     def running(self) -> bool:
@@ -550,8 +538,7 @@ class RunningApp:
     def stop(self) -> None:
         """End the child (gently, then by force) and release its pipes; safe to call twice."""
         _end(self.proc)
-        for t in self._drains:
-            t.join(timeout=1)
+        self._tail.join(timeout=1)
         for stream in (self.proc.stdout, self.proc.stderr):
             try:
                 if stream is not None:

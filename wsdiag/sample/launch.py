@@ -45,29 +45,47 @@ def run_sample_server(variant: str, host: str, port: int, websocket: bool, ready
     return tracer.token
 
 
-class Child:
-    """A started server child. Its output is drained (the last lines kept), so a chatty child
-    (serve-sample logs every upgrade) can never block on a full pipe."""
+class OutputTail:
+    """Read a child's stdout and stderr to the end in threads, keeping the last lines.
 
-    def __init__(self, proc: subprocess.Popen, host: str, port: int, variant: str,
-                 trace_url: str | None = None, token: str | None = None):
+    A child whose pipes nobody reads blocks as soon as a pipe buffer fills (serve-sample logs
+    every upgrade); every server child wsdiag starts is drained through this.
+    """
+
+    def __init__(self, proc: subprocess.Popen, keep: int = 500, name: str = "wsdiag-child-output"):
         import collections
         import threading
 
-        self.proc, self.host, self.port, self.variant = proc, host, port, variant
-        self.trace_url, self.token = trace_url, token
-        self.output: collections.deque = collections.deque(maxlen=500)
-        self._drains = [threading.Thread(target=self._drain, args=(s,), daemon=True, name="wsdiag-child-output")
-                        for s in (proc.stdout, proc.stderr) if s is not None]
-        for t in self._drains:
+        self.lines: collections.deque = collections.deque(maxlen=keep)
+        self._threads = [threading.Thread(target=self._drain, args=(s,), daemon=True, name=name)
+                         for s in (proc.stdout, proc.stderr) if s is not None]
+        for t in self._threads:
             t.start()
 
     def _drain(self, stream) -> None:
         try:
             for raw in iter(stream.readline, b""):
-                self.output.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
         except (OSError, ValueError):
             pass
+
+    def join(self, timeout: float = 2.0) -> None:
+        for t in self._threads:
+            t.join(timeout=timeout)
+
+
+class Child:
+    """A started server child; its output is drained (``output``: the last lines)."""
+
+    def __init__(self, proc: subprocess.Popen, host: str, port: int, variant: str,
+                 trace_url: str | None = None, token: str | None = None):
+        self.proc, self.host, self.port, self.variant = proc, host, port, variant
+        self.trace_url, self.token = trace_url, token
+        self._tail = OutputTail(proc)
+
+    @property
+    def output(self):
+        return self._tail.lines
 
     @property
     def trace(self) -> tuple[str, str] | None:
@@ -97,8 +115,7 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=3)
-        for t in self._drains:
-            t.join(timeout=2)
+        self._tail.join()
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
