@@ -22,7 +22,8 @@ def run(url, profiles=("minimal", "websocket-client"), **settings):
     from wsdiag.transport import Settings
 
     settings.setdefault("use_env_proxy", False)
-    opts = ProbeOptions(resolve(list(profiles)), Settings(timeout=5, watch=1, **settings))
+    settings.setdefault("timeout", 5)
+    opts = ProbeOptions(resolve(list(profiles)), Settings(watch=1, **settings))
     return probe([url], opts)[0]
 
 
@@ -126,3 +127,45 @@ def test_dns_failure_is_unreachable_in_the_dns_phase(monkeypatch):
     r = report.results[0]
     assert (r.verdict, r.phase, [f.code for f in r.findings]) == (Verdict.UNREACHABLE, "dns", ["WS101"])
     assert report.causes[0].code == "WS101" and report.causes[0].evidence["host"] == "no-such-host.test"
+
+
+def test_connect_timeout_on_a_full_accept_queue():
+    """A loopback listener whose accept queue is full drops SYNs: WS103 in the connect phase, bounded."""
+    import time
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):  # fill the accept queue (never accepted)
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            fillers.append(c)
+        time.sleep(0.2)
+        start = time.monotonic()
+        report = run(f"ws://127.0.0.1:{port}/ws", profiles=("minimal",), timeout=1.0)
+        elapsed = time.monotonic() - start
+    finally:
+        for c in fillers:
+            c.close()
+        srv.close()
+    r = report.results[0]
+    assert (r.verdict, r.phase, [f.code for f in r.findings]) == (Verdict.UNREACHABLE, "connect", ["WS103"])
+    assert elapsed < 1.0 + 0.5
+
+
+@pytest.mark.parametrize("kind,code", [("connect-timeout", "WS103"), ("network-unreachable", "WS104"),
+                                       ("name-not-resolved", "WS101"), ("proxy-refused", "WS108")])
+def test_transport_error_kinds_become_their_codes(kind, code):
+    """Every transport error kind reaches the report as its finding code, verdict unreachable."""
+    from wsdiag.diagnose import judge
+    from wsdiag.findings import Exchange
+
+    j = judge(None, Exchange("minimal", "ws://h:1/ws", error_kind=kind, error_phase="connect", error_detail="x"))
+    assert (j.verdict, [f.code for f in j.findings]) == (Verdict.UNREACHABLE, [code])
