@@ -19,8 +19,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = {name: f"fixtures/check/{name}.py" for name in ("seed_route", "seed_hook", "seed_fixed")}
 
 
+def _runner() -> CliRunner:
+    """A runner whose result.stdout is stdout only (click < 8.2 mixes stderr in by default)."""
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:  # click >= 8.2 always keeps them apart
+        return CliRunner()
+
+
 def run(*args, env=None):
-    return CliRunner().invoke(main, ["check", *args], catch_exceptions=False, env=env)
+    return _runner().invoke(main, ["check", *args], catch_exceptions=False, env=env)
 
 
 def test_the_three_seed_variants():
@@ -115,9 +123,8 @@ def test_help_documents_exit_statuses_and_stays_light():
 def test_flask_cli_plugin_runs_check_on_flasks_app():
     """`flask --app MODULE wsdiag check` (entry point flask.commands) checks the app Flask loaded."""
     flask = shutil.which("flask", path=os.path.dirname(sys.executable)) or shutil.which("flask")
-    from importlib.metadata import entry_points
 
-    if not any(ep.name == "wsdiag" for ep in entry_points(group="flask.commands")):
+    if not any(ep.name == "wsdiag" for ep in _group("flask.commands")):
         pytest.skip("wsdiag is not installed with its entry points (pip install -e .)")
     r = subprocess.run([flask, "--app", "fixtures.check.seed_route", "wsdiag", "check", "--format", "json"],
                        capture_output=True, text=True, timeout=30, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -144,3 +151,11 @@ def test_pre_commit_hooks_run_wsdiag_check():
     files = re.compile(hooks["wsdiag-check"]["files"])
     assert all(files.search(p) for p in ("app.py", "deploy/Procfile", "Dockerfile", "ci.yml", "run.sh"))
     assert not files.search("README.md")
+
+
+def _group(name: str):
+    """Entry points of one group, on Python 3.9 (dict API) and 3.10+ (select)."""
+    from importlib.metadata import entry_points
+
+    eps = entry_points()
+    return eps.select(group=name) if hasattr(eps, "select") else eps.get(name, [])

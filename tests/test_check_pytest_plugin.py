@@ -62,12 +62,19 @@ def test_fixture_in_a_users_test_suite(pytester):
         def test_bad(websocket_route):
             websocket_route(seed_route.app, "/ws")
     """)
-    from importlib.metadata import entry_points
 
-    installed = any(ep.value == "wsdiag.pytest_plugin" for ep in entry_points(group="pytest11"))
+    installed = any(ep.value == "wsdiag.pytest_plugin" for ep in _group("pytest11"))
     # installed: the pytest11 entry point loads the plugin by itself; otherwise name it with -p
     args = ["-p", "no:cacheprovider"] + ([] if installed else ["-p", "wsdiag.pytest_plugin"])
     result = pytester.runpytest_subprocess(*args)
     if MODERN:
         result.assert_outcomes(passed=1, failed=1)
         result.stdout.fnmatch_lines(["*does not reach a view for 5 of 5 clients*"])
+
+
+def _group(name: str):
+    """Entry points of one group, on Python 3.9 (dict API) and 3.10+ (select)."""
+    from importlib.metadata import entry_points
+
+    eps = entry_points()
+    return eps.select(group=name) if hasattr(eps, "select") else eps.get(name, [])
