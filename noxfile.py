@@ -37,3 +37,10 @@ def matrix(session: nox.Session, env: str) -> None:
                 "print('flask', v('flask'), 'werkzeug', v('werkzeug'))")
     session.run("python", "-m", "pytest", "tests/matrix", "-m", "matrix", "-p", "no:cacheprovider", "-q",
                 env={"WSDIAG_MATRIX_ENV": env, "WSDIAG_MATRIX_OUT": f"tests/matrix/results/{env}.json"})
+
+
+@nox.session(python=["3.9", "3.13"])
+def pythons(session: nox.Session) -> None:
+    """The default suite on the oldest and newest Python wsdiag supports (CI runs 3.11 itself)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
