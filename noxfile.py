@@ -39,8 +39,33 @@ def matrix(session: nox.Session, env: str) -> None:
                 env={"WSDIAG_MATRIX_ENV": env, "WSDIAG_MATRIX_OUT": f"tests/matrix/results/{env}.json"})
 
 
-@nox.session(python=["3.9", "3.13"])
-def pythons(session: nox.Session) -> None:
+def _interpreter(version: str) -> str | None:
+    """A working python<version>: on PATH, or under pyenv's versions (shims may refuse to run)."""
+    import glob
+    import os
+    import shutil
+    import subprocess
+
+    candidates = [shutil.which(f"python{version}")]
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates += sorted(glob.glob(f"{root}/versions/{version}.*/bin/python{version}"), reverse=True)
+    for path in filter(None, candidates):
+        try:
+            if subprocess.run([path, "-c", "pass"], capture_output=True, timeout=20).returncode == 0:
+                return path
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return None
+
+
+@nox.session(python=False)
+@nox.parametrize("version", ["3.9", "3.13"])
+def pythons(session: nox.Session, version: str) -> None:
     """The default suite on the oldest and newest Python wsdiag supports (CI runs 3.11 itself)."""
-    session.install("-e", ".[test]")
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    python = _interpreter(version)
+    if python is None:
+        session.skip(f"no Python {version} on this machine")
+    venv = f".nox/pythons-{version}"
+    session.run(python, "-m", "venv", "--clear", venv, external=True)
+    session.run(f"{venv}/bin/python", "-m", "pip", "install", "-q", "-e", ".[test]", external=True)
+    session.run(f"{venv}/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider", external=True)
