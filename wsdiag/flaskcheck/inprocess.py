@@ -136,27 +136,33 @@ class AppCheck:
     findings: list
     files: list  # source files of the app's views and hooks (scanned statically too)
     hook_serves: list  # app-level hooks that serve sockets
+    scans: dict = field(default_factory=dict)  # absolute path -> the scan made while routing
 
 
 # -- the check ---------------------------------------------------------------------------
 
 
 class _Sources:
-    """Static scans of the app's modules, cached per file."""
+    """Static scans of the app's modules, cached per file (keyed by absolute path).
 
-    def __init__(self):
+    ``display`` names the file inside each scan (as the report shows it), so that the static
+    pass of ``wsdiag check --app`` can reuse these scans instead of parsing the files again.
+    """
+
+    def __init__(self, display=None):
         self.scans: dict[str, _static.ModuleScan] = {}
+        self.display = display or (lambda p: p)
 
     def scan(self, path: str | None) -> _static.ModuleScan | None:
         if not path or not os.path.isfile(path):
             return None
         if path not in self.scans:
             try:
-                with open(path, encoding="utf-8") as f:
+                with open(path, encoding="utf-8", newline="") as f:  # keep CRLF for --fix
                     text = f.read()
             except (OSError, UnicodeDecodeError):
                 return None
-            self.scans[path] = _static.scan_source(text, path)
+            self.scans[path] = _static.scan_source(text, self.display(path))
         return self.scans[path]
 
 
@@ -170,12 +176,12 @@ def _source_of(obj) -> tuple[str | None, str]:
     return (os.path.abspath(path) if path else None), getattr(target, "__qualname__", getattr(target, "__name__", "?"))
 
 
-def check_app(app, profiles: list[Profile] | None = None, werkzeug: str | None = None) -> AppCheck:
+def check_app(app, profiles: list[Profile] | None = None, werkzeug: str | None = None, display=None) -> AppCheck:
     """Route every candidate rule of ``app`` for each profile; no request is served."""
     profiles = [p for p in (profiles or [PROFILES[n] for n in ("chrome", "firefox", "firefox-legacy", "websocket-client", "minimal")])
                 if p.upgrade]
     rel = _advice.release(werkzeug)
-    sources = _Sources()
+    sources = _Sources(display)
     hooks = app.before_request_funcs
     app_hooks = list(hooks.get(None, []))
     hook_serves = []
@@ -203,7 +209,8 @@ def check_app(app, profiles: list[Profile] | None = None, werkzeug: str | None =
     if module is not None and getattr(module, "__file__", None):
         sources.scan(os.path.abspath(module.__file__))  # server start-up code lives beside the app
     files = sorted(p for p, s in sources.scans.items() if s.error is None)
-    return AppCheck(getattr(app, "name", "app"), getattr(app, "import_name", "?"), results, found, files, hook_serves)
+    return AppCheck(getattr(app, "name", "app"), getattr(app, "import_name", "?"), results, found, files, hook_serves,
+                    scans=dict(sources.scans))
 
 
 def _sample(conv: str | None, args: str | None) -> str:

@@ -77,13 +77,14 @@ def run_check(opts: CheckOptions) -> CheckRun:
                 app = inprocess.load_app(opts.app)
             except inprocess.LoadError as exc:
                 raise CheckError(str(exc)) from None
-        app_check = inprocess.check_app(app, opts.profiles, werkzeug)
+        app_check = inprocess.check_app(app, opts.profiles, werkzeug, display=display_path)
         report.app = opts.app or (os.environ.get("FLASK_APP") if opts.app_object is None else None) or app_check.import_name
         report.profiles = [p.profile for p in (app_check.results[0].profiles if app_check.results else [])]
     files = [(display_path(f), explicit) for f, explicit in _static.iter_files(list(opts.paths))]
     if app_check is not None:
         files += [(display_path(f), False) for f in app_check.files]
-    scans = _scan_all(files, report)
+    known = {display_path(p): sc for p, sc in app_check.scans.items()} if app_check is not None else {}
+    scans = _scan_all(files, report, known)
     findings = _static.findings(scans, werkzeug)
     if app_check is not None:
         routed = set()
@@ -120,12 +121,19 @@ def _attach_diffs(report: CheckReport, scans) -> None:
                 e["diff"] = _static.edit_diff(scan, route.edit)
 
 
-def _scan_all(files, report: CheckReport) -> list:
+def _scan_all(files, report: CheckReport, known: dict | None = None) -> list:
+    """Scan each file once; ``known`` holds scans the in-process pass already made."""
     scans, seen = [], set()
     for path, explicit in files:
         if path in seen:
             continue
         seen.add(path)
+        reuse = (known or {}).get(path)
+        if reuse is not None and reuse.file == path and reuse.error is None and path.endswith(".py"):
+            reuse.explicit = reuse.explicit or explicit
+            scans.append(reuse)
+            report.files.append(path)
+            continue
         try:
             text = _read(path)
         except (OSError, UnicodeDecodeError) as exc:
