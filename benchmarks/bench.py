@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             Cmd("version", "`wsdiag --version`", [wsdiag, "--version"], prints(b"wsdiag")),
             Cmd("imp-cli", "import `wsdiag.cli` only", [PY, "-c", "import wsdiag.cli"], exit_is(0)),
             Cmd("imp-probe", "imports of a default probe, no traffic",
-                [PY, "-c", "import wsdiag.cli, wsdiag.handshake, wsdiag.render, wsdiag.probe, wsdiag.libclient, websocket"],
+                [PY, "-c", "import wsdiag.cli, wsdiag.core.handshake, wsdiag.ui.render, wsdiag.net.probe, wsdiag.net.libclient, websocket"],
                 exit_is(0)),
             Cmd("floor-one", "floor: stdlib raw socket, handshake + echo", [PY, str(HERE / "floor.py"), "one", url],
                 prints(b"hello")),

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from wsdiag import render
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import resolve
-from wsdiag.sample.launch import start_sample
-from wsdiag.transport import Settings
+from wsdiag.ui import render
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import resolve
+from wsdiag.proc import start_sample
+from wsdiag.net.transport import Settings
 
 OUT = Path(__file__).resolve().parent / "report.svg"
 

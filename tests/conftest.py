@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wsdiag.sample.launch import Child, SampleError, wait_ready
+from wsdiag.proc import Child, SampleError, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"listening on http://(\S+?):(\d+)/")

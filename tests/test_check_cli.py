@@ -137,7 +137,7 @@ def test_entry_points_are_declared():
     """pyproject registers `flask wsdiag` (flask.commands) and the pytest plugin (pytest11)."""
     tomllib = pytest.importorskip("tomllib")
     eps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
-    assert eps["flask.commands"]["wsdiag"] == "wsdiag.flaskcheck.flask_command:wsdiag"
+    assert eps["flask.commands"]["wsdiag"] == "wsdiag.flask_command:wsdiag"
     assert eps["pytest11"]["wsdiag"] == "wsdiag.pytest_plugin"
 
 

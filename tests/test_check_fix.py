@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from tests.conftest import READY, ROOT, Served
 from wsdiag.cli import main
-from wsdiag.findings import Verdict
-from wsdiag.sample.launch import wait_ready
+from wsdiag.core.findings import Verdict
+from wsdiag.proc import wait_ready
 
 pytestmark = pytest.mark.timeout(60)
 CHECK = ROOT / "fixtures" / "check"
@@ -43,9 +43,9 @@ def serve(module: str, extra_path: Path) -> Served:
 
 
 def probe_verdicts(url: str) -> set:
-    from wsdiag.probe import ProbeOptions, probe
-    from wsdiag.profiles import resolve
-    from wsdiag.transport import Settings
+    from wsdiag.net.probe import ProbeOptions, probe
+    from wsdiag.core.profiles import resolve
+    from wsdiag.net.transport import Settings
 
     (report,) = probe([url], ProbeOptions(resolve(["default"]), Settings(timeout=5, watch=1.0, use_env_proxy=False)))
     return {r.verdict for r in report.results}
@@ -102,7 +102,7 @@ def test_fix_refuses_unsafe_routes_and_says_why(tmp_path):
 
 def test_fix_refuses_on_werkzeug_before_2_0_2(seed_copy):
     """With Werkzeug 2.0.1 installed (injected), websocket=True would break older Firefox: refused."""
-    from wsdiag.flaskcheck.run import CheckOptions, run_check
+    from wsdiag.check.run import CheckOptions, run_check
 
     before = seed_copy.read_bytes()
     versions = {"flask": "2.0.1", "werkzeug": "2.0.1", "gevent-websocket": "0.10.1"}

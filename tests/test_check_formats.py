@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from wsdiag import report_formats
-from wsdiag.findings import Finding
-from wsdiag.flaskcheck.result import CheckReport
-from wsdiag.flaskcheck.run import CheckOptions, run_check
+from wsdiag.ui import report_formats
+from wsdiag.core.findings import Finding
+from wsdiag.check.result import CheckReport
+from wsdiag.check.run import CheckOptions, run_check
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from importlib.metadata import version
 
 import pytest
 
-from wsdiag.flaskcheck import inprocess
-from wsdiag.flaskcheck.run import CheckError, CheckOptions, run_check
-from wsdiag.versions import detection_for
+from wsdiag.flaskapp import inprocess
+from wsdiag.check.run import CheckError, CheckOptions, run_check
+from wsdiag.core.versions import detection_for
 
 WERKZEUG = version("werkzeug")
 MODERN = detection_for(tuple(int(x) for x in WERKZEUG.split(".")[:3])).rule == "token"
@@ -102,7 +102,7 @@ def test_post_only_socket_route_is_a_hidden_405_and_custom_converters_are_report
 
 
 def test_profiles_option_limits_the_clients():
-    from wsdiag.profiles import resolve
+    from wsdiag.core.profiles import resolve
 
     report = check("fixtures.check.seed_route:app", profiles=resolve(["chrome", "stripped"]))
     assert [p["profile"] for p in route(report, "/ws")["profiles"]] == ["chrome"]  # stripped sends no upgrade

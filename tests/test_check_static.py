@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from wsdiag.flaskcheck import static
-from wsdiag.flaskcheck.result import sort_key
+from wsdiag.check import static
+from wsdiag.check.result import sort_key
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "fixtures" / "check"
@@ -247,7 +247,7 @@ def test_local_edit_diff_equals_the_whole_file_diff():
     """edit_diff (lines around the edit only) gives exactly the whole-file unified diff."""
     from pathlib import Path
 
-    from wsdiag.flaskcheck import static as st
+    from wsdiag.check import static as st
 
     checked = 0
     for path in sorted(Path("fixtures/check").rglob("*.py")):

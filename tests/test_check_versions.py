@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from wsdiag.flaskcheck import advice
+from wsdiag.check import advice
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = Path(os.environ.get("VENVS", "/work/scratch/venvs"))

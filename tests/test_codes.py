@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from wsdiag import codes, transport
+from wsdiag.core import codes
+from wsdiag.net import transport
 
 SRC = Path(__file__).resolve().parent.parent / "wsdiag"
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from wsdiag.diagnose import build_report, judge
-from wsdiag.findings import AfterUpgrade, Exchange, Verdict
-from wsdiag.handshake import accept_for, build_request, parse_target
-from wsdiag.profiles import PROFILES
+from wsdiag.core.diagnose import build_report, judge
+from wsdiag.core.findings import AfterUpgrade, Exchange, Verdict
+from wsdiag.core.handshake import accept_for, build_request, parse_target
+from wsdiag.core.profiles import PROFILES
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 TARGET = parse_target("ws://h/ws")

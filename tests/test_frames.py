@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from wsdiag import frames as fr
+from wsdiag.core import frames as fr
 
 MASK = b"\x01\x02\x03\x04"
 

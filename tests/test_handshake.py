@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wsdiag.handshake import (
+from wsdiag.core.handshake import (
     BadURL,
     Target,
     accept_for,
@@ -19,7 +19,7 @@ from wsdiag.handshake import (
     parse_target,
     sibling_resource,
 )
-from wsdiag.profiles import PROFILES, resolve, UnknownProfile
+from wsdiag.core.profiles import PROFILES, resolve, UnknownProfile
 
 CAPTURES = Path(__file__).resolve().parent.parent / "fixtures" / "captures"
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="

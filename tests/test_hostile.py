@@ -15,9 +15,9 @@ import time
 import pytest
 
 from fixtures.hostile.servers import SCENARIOS, ScriptedServer, has_ipv6_loopback
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import PROFILES
-from wsdiag.transport import Settings
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import PROFILES
+from wsdiag.net.transport import Settings
 
 TIMEOUT, WATCH = 2.0, 0.8
 BOUND = TIMEOUT + WATCH + 0.5  # seconds: per exchange budget plus the post-upgrade window

@@ -7,10 +7,10 @@ import os
 import pytest
 
 from fixtures.nginx import NginxProxy, nginx_binary
-from wsdiag.findings import Verdict
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import resolve
-from wsdiag.transport import Settings
+from wsdiag.core.findings import Verdict
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import resolve
+from wsdiag.net.transport import Settings
 
 pytestmark = [pytest.mark.nginx, pytest.mark.timeout(60)]
 

@@ -1,13 +1,13 @@
-"""End to end: wsdiag.probe against real Flask apps served by gevent-websocket on loopback."""
+"""End to end: wsdiag.net.probe against real Flask apps served by gevent-websocket on loopback."""
 
 from __future__ import annotations
 
 import pytest
 
-from wsdiag.findings import Verdict
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import resolve
-from wsdiag.transport import Settings
+from wsdiag.core.findings import Verdict
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import resolve
+from wsdiag.net.transport import Settings
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,12 +12,12 @@ import sys
 
 import pytest
 
-from wsdiag.findings import Verdict
-from wsdiag.flaskcheck.appserver import start_app
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import resolve
-from wsdiag.sample.launch import start_sample
-from wsdiag.transport import Settings
+from wsdiag.core.findings import Verdict
+from wsdiag.flaskapp.appserver import start_app
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import resolve
+from wsdiag.proc import start_sample
+from wsdiag.net.transport import Settings
 
 pytestmark = pytest.mark.timeout(90)
 

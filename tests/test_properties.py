@@ -11,11 +11,11 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wsdiag import frames as fr
-from wsdiag.diagnose import build_report, judge
-from wsdiag.findings import AfterUpgrade, Exchange, Verdict
-from wsdiag.handshake import build_request, parse_response_head, parse_target
-from wsdiag.profiles import PROFILES
+from wsdiag.core import frames as fr
+from wsdiag.core.diagnose import build_report, judge
+from wsdiag.core.findings import AfterUpgrade, Exchange, Verdict
+from wsdiag.core.handshake import build_request, parse_response_head, parse_target
+from wsdiag.core.profiles import PROFILES
 
 settings.register_profile("ci", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("nightly", max_examples=50000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

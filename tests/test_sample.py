@@ -9,7 +9,7 @@ import time
 import pytest
 import websocket
 
-from wsdiag.sample.launch import start_sample
+from wsdiag.proc import start_sample
 
 pytestmark = pytest.mark.timeout(60)
 

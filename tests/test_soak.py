@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import resolve
-from wsdiag.sample.launch import start_sample
-from wsdiag.transport import Settings
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import resolve
+from wsdiag.proc import start_sample
+from wsdiag.net.transport import Settings
 
 CLIENTS, HOLD = 1000, 30.0
 

@@ -13,9 +13,9 @@ import threading
 import pytest
 from flask import Blueprint, Flask, abort, request
 
-from wsdiag.flaskcheck import trace as trace_mod
-from wsdiag.flaskcheck.trace import WsdiagTrace, fetch_trace, fetch_trace_document, valid_probe_id
-from wsdiag.stages import SCHEMA, StagePath, render_path
+from wsdiag.flaskapp import trace as trace_mod
+from wsdiag.flaskapp.trace import WsdiagTrace, fetch_trace, fetch_trace_document, valid_probe_id
+from wsdiag.core.stages import SCHEMA, StagePath, render_path
 
 try:
     from importlib.metadata import version as _version

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from wsdiag.flaskcheck.appserver import AppStartError, parse_app_spec, start_app
-from wsdiag.flaskcheck.trace import new_probe_id
-from wsdiag.stages import StagePath, render_path
+from wsdiag.flaskapp.appserver import AppStartError, parse_app_spec, start_app
+from wsdiag.flaskapp.trace import new_probe_id
+from wsdiag.core.stages import StagePath, render_path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = os.environ.get("WSDIAG_TRACE_PYTHON") or sys.executable

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from wsdiag import stages
-from wsdiag.stages import StagePath, hidden_outcome_message, render_path
+from wsdiag.core import stages
+from wsdiag.core.stages import StagePath, hidden_outcome_message, render_path
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -10,16 +10,16 @@ import pytest
 
 from fixtures.proxy import ConnectProxy
 from tests.conftest import has_ipv6_loopback, start_fixture_app
-from wsdiag.findings import Verdict
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import resolve
-from wsdiag.transport import classify
+from wsdiag.core.findings import Verdict
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import resolve
+from wsdiag.net.transport import classify
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def run(url, profiles=("minimal", "websocket-client"), **settings):
-    from wsdiag.transport import Settings
+    from wsdiag.net.transport import Settings
 
     settings.setdefault("use_env_proxy", False)
     settings.setdefault("timeout", 5)
@@ -90,8 +90,8 @@ def test_proxy_refusing_connect_is_named(serve_app):
 
 def test_environment_proxy_is_used_but_not_for_loopback(serve_app, monkeypatch):
     """HTTP_PROXY applies to other hosts; loopback targets bypass it (as NO_PROXY would)."""
-    from wsdiag.handshake import parse_target
-    from wsdiag.transport import Settings, proxy_for
+    from wsdiag.core.handshake import parse_target
+    from wsdiag.net.transport import Settings, proxy_for
 
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
     monkeypatch.setenv("NO_PROXY", "internal.test")
@@ -164,8 +164,8 @@ def test_connect_timeout_on_a_full_accept_queue():
                                        ("name-not-resolved", "WS101"), ("proxy-refused", "WS108")])
 def test_transport_error_kinds_become_their_codes(kind, code):
     """Every transport error kind reaches the report as its finding code, verdict unreachable."""
-    from wsdiag.diagnose import judge
-    from wsdiag.findings import Exchange
+    from wsdiag.core.diagnose import judge
+    from wsdiag.core.findings import Exchange
 
     j = judge(None, Exchange("minimal", "ws://h:1/ws", error_kind=kind, error_phase="connect", error_detail="x"))
     assert (j.verdict, [f.code for f in j.findings]) == (Verdict.UNREACHABLE, [code])

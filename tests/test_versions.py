@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from wsdiag.findings import Verdict
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import PROFILES
-from wsdiag.transport import Settings
-from wsdiag.versions import DETECTION, connection_window, detection_for
+from wsdiag.core.findings import Verdict
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import PROFILES
+from wsdiag.net.transport import Settings
+from wsdiag.core.versions import DETECTION, connection_window, detection_for
 
 FACTS = sorted((Path(__file__).resolve().parent / "matrix" / "facts").glob("*.json"))
 VALUES = ["Upgrade", "upgrade", "keep-alive, Upgrade", "Upgrade, keep-alive", "keep-alive,Upgrade", "Keep-Alive, Upgrade"]

@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import IntEnum
 
 import click
 
 from wsdiag import __version__
+from wsdiag.core.exits import HELP as EXIT_HELP_TEXT
+from wsdiag.core.exits import Exit
 
 
-class Exit(IntEnum):
-    """Exit statuses (documented in --help and README)."""
-
-    OK = 0  # every counted profile was upgraded and serviced; no error findings
-    FINDINGS = 1  # the server has problems (findings at or above --fail-on)
-    USAGE = 2  # bad command line or input (bad URL, unknown profile, unreadable file)
-    COULD_NOT_RUN = 3  # wsdiag itself could not do its job (sample failed to start, internal error)
-
-
-EXIT_HELP = """Exit statuses: 0 OK; 1 findings at or above --fail-on; 2 usage error;
-3 wsdiag could not run (e.g. the sample server did not start)."""
+EXIT_HELP = EXIT_HELP_TEXT
 
 
 class UsageFailure(click.UsageError):
@@ -61,9 +52,9 @@ def _parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 def _probe_options(profile, header, origin, subprotocol, timeout, watch, insecure, cacert, proxy, no_proxy,
                    no_controls, concurrency):
-    from wsdiag.probe import ProbeOptions
-    from wsdiag.profiles import UnknownProfile, resolve
-    from wsdiag.transport import Settings
+    from wsdiag.net.probe import ProbeOptions
+    from wsdiag.core.profiles import UnknownProfile, resolve
+    from wsdiag.net.transport import Settings
 
     try:
         profiles = resolve(profile)
@@ -129,7 +120,7 @@ def probe(urls, from_file, sample, app_spec, paths, gunicorn, app_timeout, trace
     With --app, wsdiag starts your app itself the way production runs it and reads each
     upgrade's path through before_request, routing and the view from the app's own trace.
     """
-    from wsdiag.handshake import BadURL, parse_target
+    from wsdiag.core.handshake import BadURL, parse_target
 
     if trace_url and not trace_token:
         _fail_usage("--trace needs --trace-token (or WSDIAG_TRACE_TOKEN)")
@@ -164,8 +155,8 @@ def demo(**kw):
 
 def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=None, app=None, paths=(),
                gunicorn=False, app_timeout=20.0, **kw) -> int:
-    from wsdiag import render
-    from wsdiag.probe import probe as run
+    from wsdiag.ui import render
+    from wsdiag.net.probe import probe as run
 
     opts = _probe_options(**kw)
     opts.trace = trace
@@ -173,7 +164,7 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
     child = None
     try:
         if sample:
-            from wsdiag.sample.launch import SampleError, start_sample
+            from wsdiag.proc import SampleError, start_sample
 
             try:
                 child = start_sample()
@@ -183,7 +174,7 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
             urls = [child.url(v) for v in ("route", "hook", "fixed")] + list(urls)
             opts.trace = child.trace
         elif app:
-            from wsdiag.flaskcheck.appserver import AppStartError, start_app
+            from wsdiag.flaskapp.appserver import AppStartError, start_app
 
             try:
                 child = start_app(None if app == "-" else app, path_hint=paths[0] if paths else None, gunicorn=gunicorn,
@@ -223,7 +214,7 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
 
 
 def _status(reports, fail_on: str) -> int:
-    from wsdiag.codes import Severity
+    from wsdiag.core.codes import Severity
 
     if fail_on == "never":
         return Exit.OK
@@ -243,8 +234,8 @@ def _status(reports, fail_on: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def profiles(show, as_json):
     """List the client profiles and where their bytes come from."""
-    from wsdiag import render
-    from wsdiag.profiles import ORDER, PROFILES
+    from wsdiag.ui import render
+    from wsdiag.core.profiles import ORDER, PROFILES
 
     out = render.Output(sys.stdout, sys.stderr)
     if show:
@@ -261,8 +252,8 @@ def profiles(show, as_json):
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def explain(code, list_, as_json):
     """Explain a finding code (e.g. WS601 or route-not-websocket)."""
-    from wsdiag import render
-    from wsdiag.codes import REGISTRY, lookup
+    from wsdiag.ui import render
+    from wsdiag.core.codes import REGISTRY, lookup
 
     out = render.Output(sys.stdout, sys.stderr)
     if list_ or not code:
@@ -307,8 +298,9 @@ def check(paths, app_spec, profile, fmt, output, fail_on, fix, diff):
 
 
 def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int:
-    from wsdiag import render, report_formats
-    from wsdiag.flaskcheck.run import CheckError, CheckOptions, CheckUsage, run_check
+    from wsdiag.ui import render
+    from wsdiag.ui import report_formats
+    from wsdiag.check.run import CheckError, CheckOptions, CheckUsage, run_check
 
     ctx = click.get_current_context()
     info = ctx.obj if type(ctx.obj).__name__ == "ScriptInfo" and hasattr(ctx.obj, "load_app") else None
@@ -325,7 +317,7 @@ def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int
         else:
             opts.paths = ["."]
     if profile:
-        from wsdiag.profiles import UnknownProfile, resolve
+        from wsdiag.core.profiles import UnknownProfile, resolve
 
         try:
             opts.profiles = [p for p in resolve(profile) if p.upgrade]
@@ -381,8 +373,8 @@ def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int
 @click.option("--no-websocket-handler", is_flag=True, help="Serve without gevent-websocket's handler (no upgrades).")
 def serve_sample(host, port, variant, no_websocket_handler):
     """Serve the report's three Flask + gevent-websocket variants (Ctrl-C stops)."""
-    from wsdiag.sample import VARIANTS
-    from wsdiag.sample.launch import run_sample_server
+    from wsdiag.flaskapp import VARIANTS
+    from wsdiag.flaskapp.server import run_sample_server
 
     def ready(h, p, trace_url, token):
         shown = f"[{h}]" if ":" in h else h
@@ -403,7 +395,7 @@ def serve_sample(host, port, variant, no_websocket_handler):
         sys.stdout.flush()
 
     def live(doc):
-        from wsdiag.stages import StagePath, render_path
+        from wsdiag.core.stages import StagePath, render_path
 
         path = StagePath.from_events(doc.get("events") or [])
         click.echo(f"upgrade {path.path}: {render_path(path)}")

@@ -30,8 +30,9 @@ def assert_websocket_route(app, path: str, *, host: str = "localhost", profiles=
     Returns ``{profile: endpoint}`` for the clients that were routed.
     """
     __tracebackhide__ = True
-    from wsdiag.flaskcheck import advice, inprocess
-    from wsdiag.profiles import resolve
+    from wsdiag.check import advice
+    from wsdiag.flaskapp import inprocess
+    from wsdiag.core.profiles import resolve
 
     chosen = [p for p in resolve(list(profiles or DEFAULT_PROFILES)) if p.upgrade]
     results = {p.name: inprocess.route_upgrade(app, path, host, p) for p in chosen}
@@ -68,7 +69,7 @@ def assert_websocket_route(app, path: str, *, host: str = "localhost", profiles=
 
 def _is_websocket_rule(app, path: str, host: str) -> bool:
     """A plain GET meets WebsocketMismatch exactly when the rule is declared websocket=True."""
-    from wsdiag.flaskcheck.inprocess import route_upgrade
+    from wsdiag.flaskapp.inprocess import route_upgrade
 
     return route_upgrade(app, path, host, None).routing == "WebsocketMismatch"
 

@@ -12,7 +12,7 @@ the server records the opening-handshake request byte for byte.  The capture mus
   not there; ``WSDIAG_CAPTURES_DIR`` points elsewhere).
 
 On a mismatch the message shows the capture and the expectation side by side, plus the
-exact captured bytes and a ready-to-paste ``headers=`` tuple for ``wsdiag/profiles.py``.
+exact captured bytes and a ready-to-paste ``headers=`` tuple for ``wsdiag/core/profiles.py``.
 
 A missing browser binary skips with the reason, unless ``WSDIAG_REQUIRE_BROWSERS=1`` (for
 CI that installs them), which turns the skip into a failure.  The default addopts deselect
@@ -32,7 +32,7 @@ import pytest
 
 from fixtures.capture.browsers import BROWSERS, Browser, Session, capture
 from fixtures.capture.capture_server import ECHO_TEXT, CapturedHandshake, CaptureServer, accept_for
-from wsdiag.profiles import PROFILES, Profile
+from wsdiag.core.profiles import PROFILES, Profile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,7 @@ def side_by_side(left_title: str, left: list[str], right_title: str, right: list
 
 
 def as_profile_tuple(hs: CapturedHandshake) -> str:
-    """The capture as a ``headers=`` tuple for wsdiag/profiles.py."""
+    """The capture as a ``headers=`` tuple for wsdiag/core/profiles.py."""
     out = ["("]
     for name, value in hs.headers:
         value = PLACEHOLDERS.get(name.lower(), value)
@@ -168,7 +168,7 @@ def test_handshake_matches_profile(name):
     got = captured_lines(hs)
     assert got == expected, mismatch_report(
         f"{version}: real handshake differs from wsdiag profile {profile.name!r} "
-        f"(update wsdiag/profiles.py if the browser changed)",
+        f"(update wsdiag/core/profiles.py if the browser changed)",
         hs, f"PROFILES[{profile.name!r}]", expected)
 
 

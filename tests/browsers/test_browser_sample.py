@@ -14,11 +14,11 @@ import time
 import pytest
 
 from fixtures.capture.browsers import BROWSERS, launched
-from wsdiag.findings import Verdict
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import PROFILES
-from wsdiag.sample.launch import start_sample
-from wsdiag.transport import Settings
+from wsdiag.core.findings import Verdict
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import PROFILES
+from wsdiag.proc import start_sample
+from wsdiag.net.transport import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from wsdiag.findings import Verdict
-from wsdiag.probe import ProbeOptions, probe
-from wsdiag.profiles import DEFAULT, PROFILES, resolve
-from wsdiag.transport import Settings
+from wsdiag.core.findings import Verdict
+from wsdiag.net.probe import ProbeOptions, probe
+from wsdiag.core.profiles import DEFAULT, PROFILES, resolve
+from wsdiag.net.transport import Settings
 
 pytestmark = [pytest.mark.matrix, pytest.mark.timeout(120)]
 

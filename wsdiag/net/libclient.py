@@ -12,9 +12,9 @@ from __future__ import annotations
 import socket
 import time
 
-from wsdiag.findings import AfterUpgrade, Exchange
-from wsdiag.handshake import MAX_HEAD, Target, find_head_end
-from wsdiag.transport import (
+from wsdiag.core.findings import AfterUpgrade, Exchange
+from wsdiag.core.handshake import MAX_HEAD, Target, find_head_end
+from wsdiag.net.transport import (
     PING_PAYLOAD,
     TEXT_PAYLOAD,
     Clock,

@@ -3,7 +3,7 @@
 Rules this module keeps:
 
 * Pure core: standard library only.
-* Findings are ``wsdiag.findings.Finding``; a check finding's location is in its evidence
+* Findings are ``wsdiag.core.findings.Finding``; a check finding's location is in its evidence
   (``file``, ``line``, ``column``, ``end_line``, ``end_column``, ``source``).
 * The exit decision is here (``status``), so every front end (``wsdiag check``,
   ``flask wsdiag check``) decides it the same way.
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wsdiag.codes import Severity
-from wsdiag.findings import Finding
+from wsdiag.core.codes import Severity
+from wsdiag.core.findings import Finding
 
 SCHEMA = "wsdiag.check/1"
 
@@ -64,7 +64,7 @@ class CheckReport:
         return [f for f in self.findings if f.severity.rank >= floor.rank]
 
     def status(self, fail_on: str) -> int:
-        """0 when nothing reaches ``fail_on``, else 1 (the values of cli.Exit.OK / Exit.FINDINGS)."""
+        """0 when nothing reaches ``fail_on``, else 1 (wsdiag.core.exits.Exit.OK / FINDINGS)."""
         return 1 if self.failing(fail_on) else 0
 
 

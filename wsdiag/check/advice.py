@@ -4,7 +4,7 @@ Rules this module keeps:
 
 * Pure core: standard library only. Versions come in as strings (``importlib.metadata``
   reads them in ``installed_versions``, which never imports the packages themselves).
-* Every statement about a Werkzeug release comes from ``wsdiag.versions`` (itself checked by
+* Every statement about a Werkzeug release comes from ``wsdiag.core.versions`` (itself checked by
   the version matrix, tests/matrix/FACTS.md), never from memory.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from wsdiag.versions import detection_for
+from wsdiag.core.versions import detection_for
 
 FIXED_DETECTION = (2, 0, 2)  # first Werkzeug release that detects every real client's Connection header
 

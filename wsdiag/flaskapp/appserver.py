@@ -1,7 +1,7 @@
 """Start a user's Flask app the way production runs it, instrumented, in a child process.
 
 Parent side: ``start_app("pkg.module:create_app('prod')") -> RunningApp``.  Child side:
-``python -m wsdiag.flaskcheck.appserver SPEC`` loads the app like ``flask --app`` does,
+``python -m wsdiag.flaskapp.appserver SPEC`` loads the app like ``flask --app`` does,
 wraps it with ``WsdiagTrace`` (channel on, token from the parent), serves it under gevent's
 ``WSGIServer`` with gevent-websocket's ``WebSocketHandler`` (or gunicorn with
 ``GeventWebSocketWorker``) on a free 127.0.0.1 port, and prints one ready line::
@@ -119,7 +119,7 @@ def _where(exc: BaseException) -> str:
     tb, last = exc.__traceback__, None
     while tb is not None:
         fn = tb.tb_frame.f_code.co_filename
-        if not fn.startswith("<frozen") and "importlib" not in fn and not fn.endswith(os.path.join("flaskcheck", "appserver.py")):
+        if not fn.startswith("<frozen") and "importlib" not in fn and not fn.endswith(os.path.join("flaskapp", "appserver.py")):
             last = (fn, tb.tb_lineno)
         tb = tb.tb_next
     return f" ({_short(last[0])}:{last[1]})" if last else ""
@@ -259,7 +259,7 @@ def _source_mentions(func, needle: str) -> bool:
 
 def discover(mounts: list[tuple[str, Any]], path_hint: str | None = None) -> tuple[list[dict], list[str]]:
     """Candidate WebSocket routes and notes (hooks that serve sockets) of the mounted apps."""
-    from wsdiag.flaskcheck.trace import _names
+    from wsdiag.flaskapp.trace import _names
 
     routes: list[dict] = []
     notes: list[str] = []
@@ -354,7 +354,7 @@ def _prepare(spec_text: str | None, path_hint: str | None, token: str):
         if not mounts:
             raise AppStartError(f"{spec_text} is not a Flask app")
         routes, notes = discover(mounts, path_hint)
-        from wsdiag.flaskcheck.trace import EXTENSION_KEY, WsdiagTrace
+        from wsdiag.flaskapp.trace import EXTENSION_KEY, WsdiagTrace
 
         ours = WsdiagTrace(channel=False, token=token)
         owners = []
@@ -427,7 +427,7 @@ def _serve_gevent(spec_text, path_hint, token, monkey_patch: bool, watch: bool) 
 
         monkey.patch_all()
     wsgi, ext, info = _prepare(spec_text, path_hint, token)
-    from wsdiag.sample.server import serve
+    from wsdiag.flaskapp.server import serve
 
     def ready(host: str, port: int) -> None:
         _, trace_port = ext.start_channel(token)
@@ -479,7 +479,7 @@ def _serve_gunicorn(spec_text, path_hint, token, watch: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m wsdiag.flaskcheck.appserver",
+    parser = argparse.ArgumentParser(prog="python -m wsdiag.flaskapp.appserver",
                                      description="Serve a Flask app instrumented by wsdiag (child of start_app).")
     parser.add_argument("spec", nargs="?", help="MODULE[:APP] or MODULE:create_app(...); default FLASK_APP")
     parser.add_argument("--path-hint")
@@ -514,7 +514,7 @@ class RunningApp:
         self.notes: list[str] = list(info.get("notes") or [])
         self.server: str = info.get("server", "")
         self.versions = {k: info.get(k) for k in ("flask", "werkzeug", "python")}
-        from wsdiag.sample.launch import OutputTail
+        from wsdiag.proc import OutputTail
 
         self._tail = OutputTail(proc, name="wsdiag-app-log")
 
@@ -523,7 +523,7 @@ class RunningApp:
 
     def fetch_trace(self, probe_id: str, timeout: float = 1.0):
         """The trace events of one probe request (see ``trace.fetch_trace``)."""
-        from wsdiag.flaskcheck.trace import fetch_trace
+        from wsdiag.flaskapp.trace import fetch_trace
 
         return fetch_trace(self.trace_url, self.token, probe_id, timeout)
 
@@ -605,7 +605,7 @@ def start_app(spec: str | None = None, *, path_hint: str | None = None, gunicorn
     import secrets
     import subprocess
 
-    from wsdiag.sample.launch import SampleError, wait_ready
+    from wsdiag.proc import SampleError, wait_ready
 
     text = spec or (env or {}).get("FLASK_APP") or os.environ.get("FLASK_APP") or None
     if text:
@@ -617,7 +617,7 @@ def start_app(spec: str | None = None, *, path_hint: str | None = None, gunicorn
         if importlib.util.find_spec("gunicorn") is None:
             raise AppStartError("gunicorn is not installed in this environment")
     token = secrets.token_hex(16)
-    cmd = [python, "-m", "wsdiag.flaskcheck.appserver"] + ([text] if text else [])
+    cmd = [python, "-m", "wsdiag.flaskapp.appserver"] + ([text] if text else [])
     if path_hint:
         cmd += ["--path-hint", path_hint]
     if gunicorn:

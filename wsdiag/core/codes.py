@@ -348,7 +348,7 @@ _ALL = [
          "gevent-websocket 0.10.1 never sends a close code, so every server close reads 1005.",
          "Send an application message before closing if the client needs a reason."),
     # -- 5xx app source -------------------------------------------------------------------
-    # Reported by `wsdiag check` (wsdiag/flaskcheck): read from the app's source, its server
+    # Reported by `wsdiag check` (wsdiag/check): read from the app's source, its server
     # start-up and its gunicorn settings, and (with --app) from the installed Werkzeug's routing.
     Code("WS501", "socket-route-not-websocket", E, "the rule {route} serves a WebSocket view ({view}) but lacks websocket=True: {consequence}",
          "Declare the rule with websocket=True (Werkzeug >= 2.0.2), e.g. @app.route(\"/ws\", websocket=True).",

@@ -4,7 +4,7 @@
 WebSocket upgrade headers or ``wsgi.websocket``, the stages it went through — before_request
 hooks, URL matching, the view — and the final status Flask produced, which gevent-websocket
 throws away once it has sent 101.  The event format (``wsdiag.trace/1``) is defined in
-``wsdiag.stages``.  A hidden failure is logged as a WARNING on the ``wsdiag.trace`` logger,
+``wsdiag.core.stages``.  A hidden failure is logged as a WARNING on the ``wsdiag.trace`` logger,
 with the fix, whether or not a probe is running.
 
 Rules this module keeps:
@@ -36,32 +36,19 @@ import time
 from collections import OrderedDict, deque
 from typing import Any, Callable
 
-from wsdiag import stages
+from wsdiag.core import stages
+from wsdiag.core.stages import PROBE_HEADER, new_probe_id, valid_probe_id  # noqa: F401  (re-exported)
 
 log = logging.getLogger("wsdiag.trace")
 
-PROBE_HEADER = "X-Wsdiag-Probe"
 TOKEN_ENV = "WSDIAG_TRACE_TOKEN"
 PORT_ENV = "WSDIAG_TRACE_PORT"
 EXTENSION_KEY = "wsdiag_trace"
 _PROBE_ENVIRON = "HTTP_X_WSDIAG_PROBE"
-_PROBE_ID = re.compile(r"[0-9a-fA-F]{1,32}\Z")
 _MARK = "__wsdiag_trace__"  # set on every wrapper this module makes
 _TRACE_PATH = re.compile(r"/trace/([0-9a-fA-F]{1,32})\Z")
 
 _current: contextvars.ContextVar["_Trace | None"] = contextvars.ContextVar("wsdiag_trace", default=None)
-
-
-def valid_probe_id(value: str | None) -> str | None:
-    """The probe id in canonical form (lower-case hex, at most 32 chars), or None."""
-    if value and _PROBE_ID.match(value.strip()):
-        return value.strip().lower()
-    return None
-
-
-def new_probe_id() -> str:
-    """A fresh random probe id (32 hex chars) for the ``X-Wsdiag-Probe`` header."""
-    return os.urandom(16).hex()
 
 
 def _is_upgrade(environ: dict) -> bool:
@@ -536,72 +523,5 @@ def _version(dist: str) -> str | None:
     except Exception:
         return None
 
-
-# -- the client side -----------------------------------------------------------------------
-
-def fetch_trace_document(trace_url: str, token: str, probe_id: str, timeout: float = 1.0,
-                         missing_grace: float = 0.25) -> dict[str, Any] | None:
-    """Poll the channel for one probe's trace until it is complete (bounded by ``timeout``).
-
-    Returns the last document seen (``complete`` may be false if the app is still running,
-    e.g. a view serving the socket), or None: unknown id after ``missing_grace`` seconds,
-    wrong token, bad answer or any network error.  Never raises for I/O problems.
-    """
-    from urllib.parse import urlsplit
-
-    pid = valid_probe_id(probe_id)
-    try:
-        parts = urlsplit(trace_url)
-        host, port = parts.hostname, parts.port or 80
-    except ValueError:
-        return None
-    if pid is None or parts.scheme != "http" or not host:
-        return None
-    start = time.monotonic()
-    deadline = start + max(0.0, timeout)
-    grace = start + min(max(0.0, missing_grace), max(0.0, timeout))
-    last: dict[str, Any] | None = None
-    delay = 0.01
-    while True:
-        left = deadline - time.monotonic()
-        status, doc = _get_trace_once(host, port, f"/trace/{pid}", token, max(0.05, left))
-        now = time.monotonic()
-        if status == 200 and doc is not None:
-            last = doc
-            if doc.get("complete"):
-                return doc
-        elif status == 404:
-            if last is None and now >= grace:
-                return None
-        else:
-            return last
-        if now + delay >= deadline:
-            return last
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-
-
-def fetch_trace(trace_url: str, token: str, probe_id: str, timeout: float = 1.0) -> list[dict[str, Any]] | None:
-    """The events of one probe's trace (see ``fetch_trace_document``), or None."""
-    doc = fetch_trace_document(trace_url, token, probe_id, timeout)
-    return None if doc is None else list(doc["events"])
-
-
-def _get_trace_once(host: str, port: int, path: str, token: str, timeout: float) -> tuple[int | None, dict | None]:
-    import http.client
-
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
-        resp = conn.getresponse()
-        body = resp.read(4 * 1024 * 1024)
-        if resp.status != 200:
-            return resp.status, None
-        doc = json.loads(body.decode("utf-8"))
-        if not isinstance(doc, dict) or doc.get("schema") != stages.SCHEMA or not isinstance(doc.get("events"), list):
-            return None, None
-        return 200, doc
-    except (OSError, ValueError, http.client.HTTPException):
-        return None, None
-    finally:
-        conn.close()
+# The client side (fetch_trace) lives in wsdiag.net.traceclient: it needs no Flask.
+from wsdiag.net.traceclient import fetch_trace, fetch_trace_document  # noqa: E402,F401  (re-exported)

@@ -24,12 +24,12 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from wsdiag.codes import REGISTRY
-from wsdiag.findings import Finding
-from wsdiag.flaskcheck import advice as _advice
-from wsdiag.flaskcheck import static as _static
-from wsdiag.profiles import PROFILES, Profile
-from wsdiag.versions import connection_window
+from wsdiag.core.codes import REGISTRY
+from wsdiag.core.findings import Finding
+from wsdiag.check import advice as _advice
+from wsdiag.check import static as _static
+from wsdiag.core.profiles import PROFILES, Profile
+from wsdiag.core.versions import connection_window
 
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3's sample key
 _VAR = re.compile(r"<(?:(?P<conv>[A-Za-z_]\w*)(?:\((?P<args>[^)]*)\))?:)?(?P<var>[A-Za-z_]\w*)>")

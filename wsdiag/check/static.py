@@ -22,8 +22,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from wsdiag.findings import Finding
-from wsdiag.flaskcheck import advice as _advice
+from wsdiag.core.findings import Finding
+from wsdiag.check import advice as _advice
 
 SOCKET_KEY = "wsgi.websocket"
 ROUTE_SHORTCUTS = {"get": "GET", "post": "POST", "put": "PUT", "patch": "PATCH", "delete": "DELETE"}

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wsdiag import codes
-from wsdiag.findings import Control, Exchange, Finding, ProfileResult, UrlReport, Verdict
-from wsdiag.handshake import (
+from wsdiag.core import codes
+from wsdiag.core.findings import Control, Exchange, Finding, ProfileResult, UrlReport, Verdict
+from wsdiag.core.handshake import (
     Request,
     ResponseHead,
     check_head_form,
@@ -27,9 +27,9 @@ from wsdiag.handshake import (
     parse_response_head,
     status_line_of,
 )
-from wsdiag.profiles import Profile
-from wsdiag.stages import StagePath, render_path
-from wsdiag.versions import connection_window
+from wsdiag.core.profiles import Profile
+from wsdiag.core.stages import StagePath, render_path
+from wsdiag.core.versions import connection_window
 
 WERKZEUG_400 = b"The browser (or proxy) sent a request that this server could not understand"
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from wsdiag.diagnose import build_report
-from wsdiag.findings import Exchange, UrlReport
-from wsdiag.handshake import build_plain_get, build_request, new_key, parse_target, sibling_resource
-from wsdiag.profiles import PROFILES, Profile
-from wsdiag.transport import Settings, run_exchange
+from wsdiag.core.diagnose import build_report
+from wsdiag.core.findings import Exchange, UrlReport
+from wsdiag.core.handshake import build_plain_get, build_request, new_key, parse_target, sibling_resource
+from wsdiag.core.profiles import PROFILES, Profile
+from wsdiag.core.stages import PROBE_HEADER
+from wsdiag.net.transport import Settings, run_exchange
 
 NO_SUCH_PATH = "wsdiag-no-such-path-"
 
@@ -30,12 +31,11 @@ class ProbeOptions:
     extra_headers: tuple[tuple[str, str], ...] = ()
     controls: bool = True
     concurrency: int = 16
-    # (trace URL, token) of an app instrumented with wsdiag.flaskcheck.trace: requests are
+    # (trace URL, token) of an app instrumented with wsdiag.flaskapp.trace: requests are
     # marked with X-Wsdiag-Probe and each exchange's trace is fetched after it.
     trace: tuple[str, str] | None = None
 
 
-PROBE_HEADER = "X-Wsdiag-Probe"
 
 
 def _traced(opts: ProbeOptions, run: Callable[[tuple], Exchange]) -> Exchange:
@@ -45,7 +45,7 @@ def _traced(opts: ProbeOptions, run: Callable[[tuple], Exchange]) -> Exchange:
     probe_id = os.urandom(8).hex()
     ex = run(opts.extra_headers + ((PROBE_HEADER, probe_id),))
     ex.probe_id = probe_id
-    from wsdiag.flaskcheck.trace import fetch_trace  # stdlib-only client side
+    from wsdiag.net.traceclient import fetch_trace
 
     ex.trace = fetch_trace(opts.trace[0], opts.trace[1], probe_id, timeout=1.5)
     return ex
@@ -57,7 +57,7 @@ def _jobs(url: str, opts: ProbeOptions):
     jobs: list[tuple[tuple, Callable[[], object]]] = []
     for profile in opts.profiles:
         if profile.driver == "websocket-client":
-            from wsdiag.libclient import run_library_exchange
+            from wsdiag.net.libclient import run_library_exchange
 
             def call(profile=profile):
                 ex = _traced(opts, lambda headers: run_library_exchange(
@@ -102,7 +102,7 @@ def _jobs(url: str, opts: ProbeOptions):
 
 def _library_request(ex: Exchange, opts: ProbeOptions):
     """Reconstruct the Request facts from the bytes websocket-client really sent."""
-    from wsdiag.handshake import Request
+    from wsdiag.core.handshake import Request
 
     text = ex.request.decode("latin-1")
     lines = [ln for ln in text.split("\r\n")[1:] if ln]
@@ -128,23 +128,52 @@ def probe(urls: Iterable[str], opts: ProbeOptions, on_report: Callable[[UrlRepor
     """
     plans = [(url, *_jobs(url, opts)) for url in urls]
     reports: list[UrlReport] = []
-    workers = max(1, min(opts.concurrency, sum(len(j) for _, _, j in plans) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wsdiag-probe") as pool:
-        futures = [(url, target, [(slot, pool.submit(fn)) for slot, fn in jobs]) for url, target, jobs in plans]
-        for url, target, slots in futures:
-            done = {slot: fut.result() for slot, fut in slots}
-            runs = []
-            for profile in opts.profiles:
-                req, ex = done[("profile", profile.name)]
-                runs.append((profile, req, ex))
-            plain = done.get(("control", "plain-get"))
-            bogus = done.get(("control", "no-such-path"))
-            report = build_report(
-                target.url, target.resource, runs,
-                plain[1] if plain else None,
-                bogus if bogus else None,
-            )
-            reports.append(report)
-            if on_report is not None:
-                on_report(report)
+    flat = [fn for _, _, jobs in plans for _, fn in jobs]
+    results: list = [None] * len(flat)
+    done_events = [threading.Event() for _ in flat]
+    cursor = iter(range(len(flat)))
+    lock = threading.Lock()
+
+    def worker() -> None:  # a minimal pool: concurrent.futures costs ~3.5 ms of imports (logging)
+        while True:
+            with lock:
+                i = next(cursor, None)
+            if i is None:
+                return
+            try:
+                results[i] = (True, flat[i]())
+            except BaseException as exc:  # re-raised in the caller's thread, as Future.result() does
+                results[i] = (False, exc)
+            done_events[i].set()
+
+    workers = [threading.Thread(target=worker, name="wsdiag-probe", daemon=True)
+               for _ in range(max(1, min(opts.concurrency, len(flat) or 1)))]
+    for w in workers:
+        w.start()
+    k = 0
+    for url, target, jobs in plans:
+        done = {}
+        for slot, _ in jobs:
+            done_events[k].wait()
+            ok, value = results[k]
+            if not ok:
+                raise value
+            done[slot] = value
+            k += 1
+        runs = []
+        for profile in opts.profiles:
+            req, ex = done[("profile", profile.name)]
+            runs.append((profile, req, ex))
+        plain = done.get(("control", "plain-get"))
+        bogus = done.get(("control", "no-such-path"))
+        report = build_report(
+            target.url, target.resource, runs,
+            plain[1] if plain else None,
+            bogus if bogus else None,
+        )
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
+    for w in workers:
+        w.join()
     return reports

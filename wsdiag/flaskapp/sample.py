@@ -15,7 +15,7 @@ import time
 from flask import Flask, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from wsdiag.sample import VARIANTS
+from wsdiag.flaskapp import VARIANTS
 
 NOT_A_SOCKET = "Connect with a WebSocket client to chat here."
 

@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wsdiag import frames as fr
-from wsdiag.findings import AfterUpgrade, Exchange
-from wsdiag.handshake import (
+from wsdiag.core import frames as fr
+from wsdiag.core.findings import AfterUpgrade, Exchange
+from wsdiag.core.handshake import (
     MAX_HEAD,
     Target,
     content_length,

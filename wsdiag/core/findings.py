@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from wsdiag import codes as _codes
+from wsdiag.core import codes as _codes
 
 
 class Verdict(str, Enum):
@@ -124,7 +124,7 @@ class ProfileResult:
     counts: bool = True  # False for proxy simulations: evidence, not a verdict on the server
     connection: str = ""  # the Connection header this profile sent
     http_version: str = "HTTP/1.1"
-    stages: Any = None  # wsdiag.stages.StagePath when the app was traced
+    stages: Any = None  # wsdiag.core.stages.StagePath when the app was traced
 
     def to_dict(self, verbose: bool = False) -> dict[str, Any]:
         ex = self.exchange

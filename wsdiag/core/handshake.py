@@ -18,8 +18,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from wsdiag.findings import Finding
-from wsdiag.profiles import Profile
+from wsdiag.core.findings import Finding
+from wsdiag.core.profiles import Profile
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 MAX_HEAD = 64 * 1024  # bytes of response head wsdiag reads before giving up (WS112)

@@ -3,7 +3,7 @@
 Rules this module keeps:
 
 * Pure core: standard library only; no Flask, no sockets, no printing.
-* It reads the event list that ``wsdiag.flaskcheck.trace`` records (the wire format of the
+* It reads the event list that ``wsdiag.flaskapp.trace`` records (the wire format of the
   probe <-> trace channel, defined below) and never guesses beyond it: a stage with no event
   is "never ran" (or unknown when the trace is incomplete).
 * Wording lives here (``render_path``, ``hidden_outcome_message``) so the extension's log
@@ -61,6 +61,8 @@ and, per kind (unknown keys must be ignored by readers; new kinds may be added):
 """
 
 from __future__ import annotations
+
+import re
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -414,3 +416,21 @@ def hidden_outcome_message(path: StagePath) -> str | None:
     if status is not None and status >= 400:
         return f"{head}Flask answered {status} after the view {path.view} returned{tail}see the view"
     return None
+
+
+PROBE_HEADER = "X-Wsdiag-Probe"  # the request header carrying a probe's id to the traced app
+_PROBE_ID = re.compile(r"[0-9a-fA-F]{1,32}\Z")
+
+
+def valid_probe_id(value: str | None) -> str | None:
+    """The probe id in canonical form (lower-case hex, at most 32 chars), or None."""
+    if value and _PROBE_ID.match(value.strip()):
+        return value.strip().lower()
+    return None
+
+
+def new_probe_id() -> str:
+    """A fresh random probe id (32 hex chars) for the ``X-Wsdiag-Probe`` header."""
+    import os
+
+    return os.urandom(16).hex()

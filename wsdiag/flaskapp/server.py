@@ -45,3 +45,24 @@ def serve(app, host: str = "127.0.0.1", port: int = 0, websocket: bool = True,
     if ready is not None:
         ready(host, server.server_port)
     server.serve_forever()
+
+
+def run_sample_server(variant: str, host: str, port: int, websocket: bool, ready, on_trace=None, on_event=None) -> str:
+    """Serve the sample, instrumented with wsdiag's trace; returns after Ctrl-C/SIGTERM.
+
+    ``ready(host, port, trace_url, token)`` is called once listening; the trace channel is
+    on (loopback, its own port, a fresh token) so probes can read each upgrade's stages.
+    """
+    import secrets
+
+    from wsdiag.flaskapp.trace import WsdiagTrace
+    from wsdiag.flaskapp.sample import make_app
+
+    from wsdiag.flaskapp.sample import BrowserEvents
+
+    tracer = WsdiagTrace(channel=True, token=secrets.token_hex(16), on_trace=on_trace)
+    app = make_app(variant, tracer=tracer, events=BrowserEvents(on_event=on_event))
+    serve(app, host, port, websocket=websocket,
+          ready=lambda h, p: ready(h, p, tracer.trace_url, tracer.token))
+    tracer.stop_channel()
+    return tracer.token

@@ -3,7 +3,7 @@
 Rules this module keeps:
 
 * Pure functions from a ``CheckReport`` to text (or rich renderables); nothing here prints,
-  reads files or judges: findings, advice and fixes come ready from ``wsdiag.flaskcheck``.
+  reads files or judges: findings, advice and fixes come ready from ``wsdiag.check``.
 * JSON (``wsdiag.check/1``) is the stable interface (docs/check.md); SARIF and JUnit follow
   their own standards; human output may change.
 * Standard library only, except ``human_renderables``, which imports rich lazily.
@@ -19,9 +19,9 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from wsdiag import __version__
-from wsdiag.codes import REGISTRY, Severity
-from wsdiag.findings import Finding
-from wsdiag.flaskcheck.result import SCHEMA, CheckReport
+from wsdiag.core.codes import REGISTRY, Severity
+from wsdiag.core.findings import Finding
+from wsdiag.check.result import SCHEMA, CheckReport
 
 FORMATS = ("human", "json", "sarif", "junit", "github")
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"

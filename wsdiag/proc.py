@@ -1,4 +1,7 @@
-"""Start the sample server: in this process (serve-sample) or as a child (demo, tests).
+"""Child processes: start a server child, drain its output, wait for its ready line, stop it.
+
+The one child-process module: the sample (``start_sample``) and ``probe --app``
+(``wsdiag.flaskapp.appserver.start_app``) both use it.  Standard library only.
 
 The child is ``python -m wsdiag serve-sample --port 0``; its first stdout line names the
 port.  Waiting for it is bounded, and ``stop`` always ends the child.
@@ -21,28 +24,6 @@ class SampleError(RuntimeError):
 
 
 TRACE = re.compile(r"trace channel http://127\.0\.0\.1:(\d+) token ([0-9a-f]+)")
-
-
-def run_sample_server(variant: str, host: str, port: int, websocket: bool, ready, on_trace=None, on_event=None) -> str:
-    """Serve the sample, instrumented with wsdiag's trace; returns after Ctrl-C/SIGTERM.
-
-    ``ready(host, port, trace_url, token)`` is called once listening; the trace channel is
-    on (loopback, its own port, a fresh token) so probes can read each upgrade's stages.
-    """
-    import secrets
-
-    from wsdiag.flaskcheck.trace import WsdiagTrace
-    from wsdiag.sample.app import make_app
-    from wsdiag.sample.server import serve
-
-    from wsdiag.sample.app import BrowserEvents
-
-    tracer = WsdiagTrace(channel=True, token=secrets.token_hex(16), on_trace=on_trace)
-    app = make_app(variant, tracer=tracer, events=BrowserEvents(on_event=on_event))
-    serve(app, host, port, websocket=websocket,
-          ready=lambda h, p: ready(h, p, tracer.trace_url, tracer.token))
-    tracer.stop_channel()
-    return tracer.token
 
 
 class OutputTail:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from wsdiag.findings import Finding
-from wsdiag.flaskcheck import advice as _advice
-from wsdiag.flaskcheck import static as _static
-from wsdiag.flaskcheck.result import CheckReport, FixResult, sort_key
+from wsdiag.core.findings import Finding
+from wsdiag.check import advice as _advice
+from wsdiag.check import static as _static
+from wsdiag.check.result import CheckReport, FixResult, sort_key
 
 # Codes about a rule's routing: in app mode the installed Werkzeug's verdict replaces the
 # static one for the same declaration.
@@ -35,7 +35,7 @@ class CheckOptions:
     app: str | None = None  # MODULE:APP, MODULE:factory(), path.py; None with use_app -> FLASK_APP
     app_object: object = None  # an already loaded app (flask wsdiag check)
     use_app: bool = False
-    profiles: list | None = None  # wsdiag.profiles.Profile objects for app mode
+    profiles: list | None = None  # wsdiag.core.profiles.Profile objects for app mode
     fix: bool = False
     diff: bool = False
     versions: dict | None = None  # injected by tests; default: what is installed
@@ -69,7 +69,7 @@ def run_check(opts: CheckOptions) -> CheckRun:
                          versions=versions, advice=_advice.environment_advice(versions))
     app_check = None
     if report.mode == "app":
-        from wsdiag.flaskcheck import inprocess
+        from wsdiag.flaskapp import inprocess
 
         app = opts.app_object
         if app is None:

@@ -1,0 +1,1 @@
+"""wsdiag check: pure static analysis of app sources (standard library only; --app is delegated to flaskapp)."""
