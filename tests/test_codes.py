@@ -45,7 +45,7 @@ def test_transport_error_kinds_are_finding_names():
 @pytest.mark.parametrize("c", list(codes.REGISTRY.values()), ids=lambda c: c.code)
 def test_summary_templates_never_raise(c):
     """A template with missing or odd evidence still renders."""
-    assert codes.format_summary(c, {}) 
+    assert codes.format_summary(c, {})
     assert codes.format_summary(c, {"status": None, "path": object()})
 
 

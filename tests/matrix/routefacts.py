@@ -57,7 +57,6 @@ FRAME_WAIT = 1.0  # wait for echo / close after sending 'hi'
 
 def build_app(log):
     """Build the Flask app; ``log`` is dict id -> record."""
-    import flask
     from flask import Blueprint, Flask, request
 
     app = Flask("routefacts")
@@ -186,7 +185,6 @@ def build_app(log):
 
 def serve():
 
-    import gevent
     from gevent.pywsgi import WSGIServer
     from geventwebsocket.handler import WebSocketHandler
 

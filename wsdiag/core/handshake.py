@@ -213,8 +213,8 @@ def parse_response_head(raw: bytes) -> ResponseHead | None:
         if not line:
             break
         if line[:1] in (b" ", b"\t") and headers:  # obsolete line folding (RFC 7230 3.2.4)
-            name, value = headers[-1]
-            headers[-1] = (name, value + " " + line.strip().decode("latin-1"))
+            prev_name, prev_value = headers[-1]
+            headers[-1] = (prev_name, prev_value + " " + line.strip().decode("latin-1"))
             continue
         name, sep, value = line.partition(b":")
         if not sep or not name.strip():

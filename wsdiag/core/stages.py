@@ -162,8 +162,10 @@ class StagePath:
                 open_hooks[(run.qualname, run.scope, run.blueprint)] = run
             elif stage == "hook_exit":
                 key = (str(ev.get("hook") or ev.get("name") or "?"), str(ev.get("scope") or "app"), ev.get("blueprint"))
-                run = open_hooks.pop(key, None)
-                if run is None:  # an exit without its enter: keep what we know
+                found = open_hooks.pop(key, None)
+                if found is not None:
+                    run = found
+                else:  # an exit without its enter: keep what we know
                     run = HookRun(name=str(ev.get("name") or key[0]), qualname=key[0], scope=key[1], blueprint=key[2], outcome="running")
                     p.hooks.append(run)
                 run.outcome = str(ev.get("outcome") or "none")
