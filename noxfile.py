@@ -69,3 +69,35 @@ def pythons(session: nox.Session, version: str) -> None:
     session.run(python, "-m", "venv", "--clear", venv, external=True)
     session.run(f"{venv}/bin/python", "-m", "pip", "install", "-q", "-e", ".[test]", external=True)
     session.run(f"{venv}/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider", external=True)
+
+
+# -- Socket.IO: which releases speak which Engine.IO / Socket.IO revision -------------------
+# docs/socketio-compatibility.md is generated from these real installs; CI checks it does not drift.
+SIO_ENVS = {
+    "fsio4": ["flask-socketio==4.3.2", "python-socketio==4.6.1", "python-engineio==3.14.2",
+              "flask==2.0.3", "werkzeug==2.0.3", "requests"],
+    "fsio50": ["flask-socketio==5.0.3", "python-socketio==5.0.4", "python-engineio==4.0.1",
+               "flask==2.0.3", "werkzeug==2.0.3", "requests"],
+    "fsio57": ["flask-socketio==5.7.0", "python-socketio==5.18.1", "python-engineio==4.15.1",
+               "simple-websocket==1.1.0", "flask==3.1.3", "werkzeug==3.1.9", "requests"],
+}
+
+
+@nox.session
+@nox.parametrize("env", list(SIO_ENVS))
+def socketio_compat(session: nox.Session, env: str) -> None:
+    """Serve Flask-SocketIO of one release set, probe it speaking EIO 3 and 4, record the facts."""
+    session.install(*SIO_ENVS[env], "gevent", "gevent-websocket==0.10.1", "gunicorn")
+    session.install("--no-deps", "-e", ".")
+    session.install("click", "rich", "websocket-client>=1.0")
+    session.run("python", "tests/socketio_compat/collect.py",
+                env={"WSDIAG_SIO_COMPAT_ENV": env, "WSDIAG_SIO_COMPAT_OUT": f".nox/socketio-results/{env}.json"})
+
+
+@nox.session
+def plain(session: nox.Session) -> None:
+    """Plain `pip install wsdiag` (no extras) next to a Flask-SocketIO app (gunicorn -k gevent) and a
+    flask-sock app: gevent-websocket is not installed and both apps still work (tests/plain)."""
+    session.install("-e", ".")
+    session.install("flask-socketio", "flask-sock", "gunicorn", "gevent", "packaging")
+    session.run("python", "tests/plain/check_plain.py")

@@ -217,8 +217,12 @@ def test_flask_sock_and_socketio_receivers_are_not_flask_routes():
 
 
 def test_syntax_errors_are_recorded_not_raised():
+    """A file that does not parse is a WS511 error (file:line and the parser's message), never a traceback."""
     s = static.scan_source("def broken(:\n", "bad.py")
-    assert s.error and s.routes == []
+    assert s.parse_error and s.parse_error[0] == 1 and s.routes == []
+    (f,) = static.findings([s], NEW)
+    assert f.code == "WS511" and f.severity.value == "error" and f.evidence["line"] == 1
+    assert "invalid syntax" in f.evidence["message"]
 
 
 def test_directory_walk_skips_virtualenvs_and_caches(tmp_path):

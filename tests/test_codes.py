@@ -17,7 +17,7 @@ def test_codes_are_unique_well_formed_and_grouped_by_layer():
     """Every code is WSnnn, unique, kebab-case named, in a known layer, fully explained."""
     seen_names = set()
     for key, c in codes.REGISTRY.items():
-        assert key == c.code and re.fullmatch(r"WS[1-7]\d\d", c.code)
+        assert key == c.code and re.fullmatch(r"WS[1-8]\d\d", c.code)
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", c.name), c.name
         assert c.name not in seen_names
         seen_names.add(c.name)

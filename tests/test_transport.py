@@ -117,6 +117,22 @@ def test_error_table(exc, phase, kind):
     assert classify(exc, phase) == kind
 
 
+def test_one_table_for_both_client_paths():
+    """websocket-client's own exceptions are sorted by the same table as the raw profiles'."""
+    import websocket
+
+    from wsdiag.net.libclient import HeadTooLarge
+    from wsdiag.net.transport import library_row
+
+    assert classify(websocket.WebSocketTimeoutException("timed out"), "response") == "no-response"
+    assert classify(websocket.WebSocketConnectionClosedException("closed"), "response") == "closed-before-response"
+    assert classify(HeadTooLarge("too big"), "response") == "response-head-too-large"
+    # the library's verdicts on an answer are evidence, not transport failures
+    assert library_row(websocket.WebSocketBadStatusException("Handshake status %d %s", 400, "Bad")) == ("", False)
+    assert library_row(websocket.WebSocketProtocolException("rsv is not implemented, yet")) == ("", False)
+    assert library_row(ValueError("x")) is None
+
+
 def test_dns_failure_is_unreachable_in_the_dns_phase(monkeypatch):
     """A name the resolver does not know: WS101 in the dns phase (resolver stubbed: no traffic leaves)."""
     def no_such_name(*args, **kwargs):

@@ -23,6 +23,39 @@ class UsageFailure(click.UsageError):
     exit_code = Exit.USAGE
 
 
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses nan (every comparison with nan is false, so a plain
+    range lets it through to the code that waits)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if rv != rv or rv in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+MAX_URL_LINE = 8192  # characters in one --from-file line
+MAX_URLS = 100_000  # URLs from --from-file (a report is kept per URL; --format jsonl streams)
+
+
+def _url_lines(fh) -> list[str]:
+    """The URLs of a --from-file file, bounded in line length and count (it may be /dev/zero)."""
+    urls: list[str] = []
+    for number in range(1, 10 * MAX_URLS):
+        line = fh.readline(MAX_URL_LINE + 1)
+        if not line:
+            return urls
+        if len(line) > MAX_URL_LINE and not line.endswith("\n"):
+            _fail_usage(f"--from-file line {number} is longer than {MAX_URL_LINE} characters")
+        text = line.strip()
+        if text and not text.startswith("#"):
+            urls.append(text)
+            if len(urls) > MAX_URLS:
+                _fail_usage(f"--from-file holds more than {MAX_URLS} URLs (use --format jsonl, or split the file)")
+    _fail_usage(f"--from-file has more than {10 * MAX_URLS} lines")
+    return urls
+
+
 def _fail_usage(message: str) -> None:
     raise UsageFailure(message)
 
@@ -35,6 +68,30 @@ def main() -> None:
 
     Built for Flask + gevent-websocket apps whose socket opens and closes at once.
     """
+    _load_refreshed_profiles()
+
+
+def _profiles_file() -> str:
+    """Where `profiles --refresh` writes browser profiles and every run reads them."""
+    if os.environ.get("WSDIAG_PROFILES"):
+        return os.environ["WSDIAG_PROFILES"]
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "wsdiag", "profiles.json")
+
+
+def _load_refreshed_profiles() -> None:
+    path = _profiles_file()
+    if not os.path.isfile(path):
+        return
+    import json
+
+    from wsdiag.core.profiledata import ProfileDataError, install
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            install(json.load(f))
+    except (OSError, ValueError, ProfileDataError) as exc:
+        sys.stderr.write(f"wsdiag: warning: ignoring profiles file {path}: {exc}\n")
 
 
 # -- probe -----------------------------------------------------------------------------
@@ -51,7 +108,7 @@ def _parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def _probe_options(profile, header, origin, subprotocol, timeout, watch, insecure, cacert, proxy, no_proxy,
-                   no_controls, concurrency):
+                   no_controls, concurrency, hold=0.0):
     from wsdiag.net.probe import ProbeOptions
     from wsdiag.core.profiles import UnknownProfile, resolve
     from wsdiag.net.transport import Settings
@@ -60,14 +117,22 @@ def _probe_options(profile, header, origin, subprotocol, timeout, watch, insecur
         profiles = resolve(profile)
     except UnknownProfile as exc:
         _fail_usage(str(exc))
-    if cacert and not os.access(cacert, os.R_OK):
-        _fail_usage(f"--cacert {cacert!r} cannot be read")
+    if cacert:  # a CA file wsdiag cannot use is the user's to fix, not the server's fault
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=cacert)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+            _fail_usage(f"--cacert {cacert!r} cannot be read as a CA bundle: {why}")
     if proxy and "://" not in proxy:
         proxy = "http://" + proxy
     settings = Settings(timeout=timeout, watch=watch, insecure=insecure, cacert=cacert,
                         proxy=proxy, use_env_proxy=not no_proxy)
     protos = tuple(p.strip() for s in subprotocol for p in s.split(",") if p.strip())
-    return ProbeOptions(profiles, settings, origin, protos, _parse_headers(header), not no_controls, concurrency)
+    opts = ProbeOptions(profiles, settings, origin, protos, _parse_headers(header), not no_controls, concurrency)
+    opts.hold = hold or 0.0
+    return opts
 
 
 def _probe_params(f):
@@ -78,15 +143,17 @@ def _probe_params(f):
                      help="Add or replace a request header (empty value removes it)."),
         click.option("--origin", help="Origin header to send (default: the URL's own origin)."),
         click.option("--subprotocol", multiple=True, metavar="NAME", help="Offer a subprotocol (repeatable)."),
-        click.option("--timeout", type=click.FloatRange(0.1, 120), default=5.0, show_default=True,
+        click.option("--timeout", type=FiniteFloat(0.1, 120), default=5.0, show_default=True,
                      help="Seconds per exchange, from connect to complete answer."),
-        click.option("--watch", type=click.FloatRange(0, 60), default=1.0, show_default=True,
+        click.option("--watch", type=FiniteFloat(0, 60), default=1.0, show_default=True,
                      help="Seconds to watch the socket after a 101 (ends early once the outcome is known)."),
         click.option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates."),
         click.option("--cacert", type=click.Path(dir_okay=False), help="CA bundle to verify TLS with."),
         click.option("--proxy", metavar="URL", help="HTTP proxy for CONNECT (default: HTTPS_PROXY/HTTP_PROXY, NO_PROXY)."),
         click.option("--no-proxy", is_flag=True, help="Ignore proxy environment variables."),
         click.option("--no-controls", is_flag=True, help="Skip the control requests (plain GET, impossible path)."),
+        click.option("--hold", type=FiniteFloat(0, 3600), default=0, metavar="SECONDS",
+                     help="Hold an idle (and a pinging) session this long and report who ends it (off by default)."),
         click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
                      help="Exchanges in flight at once."),
         click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report (docs/json.md)."),
@@ -109,12 +176,39 @@ def _probe_params(f):
                    "gevent-websocket, instrumented, and probe its WebSocket routes.")
 @click.option("--path", "paths", multiple=True, metavar="PATH", help="With --app: probe this path (repeatable) instead of the routes found.")
 @click.option("--gunicorn", is_flag=True, help="With --app: serve under gunicorn's GeventWebSocketWorker.")
-@click.option("--app-timeout", type=click.FloatRange(1, 600), default=20.0, show_default=True,
+@click.option("--server", "app_server", metavar="SERVER",
+              help="With --app: serve with gevent-websocket | gevent | dev | gunicorn:WORKER (gunicorn:gthread/N) "
+                   "instead of the app's own server call or deployment config (the default).")
+@click.option("--app-timeout", type=FiniteFloat(1, 600), default=20.0, show_default=True,
               help="With --app: seconds to wait for the app to start listening.")
 @click.option("--trace", "trace_url", metavar="URL", help="Trace channel of an app instrumented with wsdiag (see docs/trace.md).")
 @click.option("--trace-token", envvar="WSDIAG_TRACE_TOKEN", metavar="TOKEN", help="Token of the trace channel [env WSDIAG_TRACE_TOKEN].")
+@click.option("--browser", "browsers", multiple=True, type=click.Choice(["chromium", "firefox", "all"]),
+              help="Also open each URL in this installed browser, headless (repeatable); a row next to the profiles.")
+@click.option("--page", "browser_page", metavar="URL", help="With --browser: open this page (it opens the socket itself).")
+@click.option("--save", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write a repro bundle (wsdiag.bundle/1: exact bytes, timings, trace, versions, verdicts; secrets redacted).")
+@click.option("--har", type=click.Path(dir_okay=False), metavar="FILE", help="Export the exchanges as HAR 1.2 (Chrome's WebSocket form).")
+@click.option("--no-bisect", is_flag=True, help="Do not bisect automatically when profiles split (see `wsdiag bisect`).")
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "jsonl"]), default=None,
+              help="Output: human (default), json (= --json, one document), jsonl (one record per URL as it "
+                   "completes, then a summary record; memory bounded whatever the URL count).")
+@click.option("--per-host", type=click.IntRange(1, 256), metavar="N", help="With jsonl: at most N URLs of one host:port in flight.")
+@click.option("--rate", type=FiniteFloat(0.01, 100000), metavar="N", help="With jsonl: start at most N URLs per second.")
+@click.option("--resume", type=click.Path(dir_okay=False), metavar="FILE",
+              help="With jsonl: skip the URLs FILE (an earlier jsonl output) records, and append the new records to it.")
+@click.option("--socketio", "socketio", is_flag=False, flag_value="", default=None, metavar="[PATH]",
+              help="Socket.IO mode for every URL (automatic for /socket.io/ paths and EIO= queries); PATH "
+                   "replaces the Engine.IO path (default: the URL's, or /socket.io/).")
+@click.option("--eio", type=click.Choice(["3", "4"]), default=None, help="Socket.IO mode: Engine.IO revision to speak "
+              "(default: the URL's EIO=, else 4).")
+@click.option("--namespace", metavar="NS", default="/", show_default=True, help="Socket.IO mode: namespace to connect.")
+@click.option("--auth", "sio_auth", metavar="JSON", help="Socket.IO mode: the auth payload of the connect (JSON).")
+@click.option("--sessions", "sio_sessions", type=click.IntRange(0, 64), default=6, show_default=True,
+              help="Socket.IO mode: concurrent polling sessions for the several-processes check (0 skips it).")
 @_probe_params
-def probe(urls, from_file, sample, app_spec, paths, gunicorn, app_timeout, trace_url, trace_token, **kw):
+def probe(urls, from_file, sample, app_spec, paths, gunicorn, app_server, app_timeout, trace_url, trace_token, fmt,
+          per_host, rate, resume, **kw):
     """Probe URL(s) with several clients' handshakes and diagnose the failures.
 
     With --app, wsdiag starts your app itself the way production runs it and reads each
@@ -124,15 +218,37 @@ def probe(urls, from_file, sample, app_spec, paths, gunicorn, app_timeout, trace
 
     if trace_url and not trace_token:
         _fail_usage("--trace needs --trace-token (or WSDIAG_TRACE_TOKEN)")
-    if (paths or gunicorn) and not app_spec:
-        _fail_usage("--path and --gunicorn go with --app")
+    if (paths or gunicorn or app_server) and not app_spec:
+        _fail_usage("--path, --gunicorn and --server go with --app")
+    if app_server and not (app_server in ("gevent-websocket", "gevent", "dev")
+                           or (app_server.startswith("gunicorn:") and len(app_server) > len("gunicorn:"))):
+        _fail_usage(f"--server must be gevent-websocket, gevent, dev or gunicorn:WORKER (got {app_server!r})")
+    if sample and app_spec:
+        _fail_usage("--sample and --app cannot be combined: choose one")
     kw.update(trace=(trace_url, trace_token) if trace_url else None, app=app_spec, paths=paths, gunicorn=gunicorn,
-              app_timeout=app_timeout)
+              app_timeout=app_timeout, app_server=app_server)
+    sio, sio_url = _socketio_options(kw)
+    if sio_url:  # `--socketio ws://...`: click took the URL as the optional PATH
+        urls = (sio_url, *urls)
 
+    if fmt == "json":
+        kw["as_json"] = True
+    if (per_host or rate or resume) and fmt != "jsonl":
+        _fail_usage("--per-host, --rate and --resume go with --format jsonl")
+    if fmt == "jsonl":  # wsdiag.net.fleet: streams, memory bounded
+        if sample or app_spec or trace_url or kw.get("as_json") or sio[1] or kw.get("browsers") or kw.get("save") or kw.get("har"):
+            _fail_usage("--format jsonl goes with URLs and --from-file (not --sample, --app, --trace, --json, "
+                        "--socketio, --browser, --save or --har)")
+        from wsdiag.fleet_command import run_fleet_command
+
+        accepted = _probe_options.__code__.co_varnames[:_probe_options.__code__.co_argcount]
+        sys.exit(run_fleet_command(urls, from_file, per_host=per_host, rate=rate, resume=resume,
+                                   options=lambda **o: _probe_options(**{k: v for k, v in o.items() if k in accepted}),
+                                   **kw))
     urls = list(urls)
     if from_file is not None:
         try:
-            urls += [ln.strip() for ln in from_file if ln.strip() and not ln.lstrip().startswith("#")]
+            urls += _url_lines(from_file)
         except (OSError, UnicodeDecodeError) as exc:
             _fail_usage(f"cannot read --from-file: {exc}")
     if not urls and not sample and not app_spec:
@@ -142,7 +258,29 @@ def probe(urls, from_file, sample, app_spec, paths, gunicorn, app_timeout, trace
             parse_target(url)
         except BadURL as exc:
             _fail_usage(str(exc))
-    sys.exit(_run_probe(urls, sample=sample, **kw))
+    sys.exit(_run_probe(urls, sample=sample, socketio=sio, **kw))
+
+
+def _socketio_options(kw: dict):
+    """Pop the Socket.IO options from ``kw``: ((SioOptions, forced), a URL click took as PATH or None)."""
+    forced, eio, namespace, auth, sessions = (kw.pop(k) for k in ("socketio", "eio", "namespace", "sio_auth",
+                                                                   "sio_sessions"))
+    if forced is None and eio is None and namespace == "/" and auth is None and sessions == 6:
+        return (None, False), None  # no Socket.IO option: the defaults apply (and nothing is imported)
+    from wsdiag.core.engineio import SioOptions, parse_auth
+
+    try:
+        auth_value = parse_auth(auth)
+    except ValueError as exc:
+        _fail_usage(str(exc))
+    path, url = forced or None, None
+    if path is not None and "://" in path:
+        path, url = None, path
+    if path is not None and not path.startswith("/"):
+        _fail_usage(f"--socketio PATH must start with '/' (got {path!r})")
+    opts = SioOptions(eio=int(eio or 4), eio_forced=eio is not None, namespace=namespace, auth=auth_value,
+                      path=path, sessions=sessions)
+    return (opts, forced is not None), url
 
 
 @main.command(epilog=EXIT_HELP)
@@ -154,18 +292,29 @@ def demo(**kw):
 
 
 def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=None, app=None, paths=(),
-               gunicorn=False, app_timeout=20.0, **kw) -> int:
+               gunicorn=False, app_timeout=20.0, app_server=None, socketio=None, browsers=(), browser_page=None, save=None, har=None,
+               no_bisect=False, **kw) -> int:
     from wsdiag.ui import render
     from wsdiag.net.probe import probe as run
 
+    if browser_page and not browsers:
+        _fail_usage("--page goes with --browser")
+    if browser_page and not browser_page.startswith(("http://", "https://")):
+        _fail_usage(f"--page {browser_page!r} is not an http:// or https:// URL")
     opts = _probe_options(**kw)
     opts.trace = trace
+    if socketio is not None:
+        opts.socketio, opts.socketio_forced = socketio
     out = render.Output(sys.stdout, sys.stderr)
     child = None
     try:
         if sample:
+            from wsdiag.flaskapp.needs import missing_gevent
             from wsdiag.proc import SampleError, start_sample
 
+            if missing_gevent("the sample server"):
+                out.error(f"wsdiag: {missing_gevent('the sample server')}")
+                return Exit.COULD_NOT_RUN
             try:
                 child = start_sample()
             except SampleError as exc:
@@ -174,10 +323,24 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
             urls = [child.url(v) for v in ("route", "hook", "fixed")] + list(urls)
             opts.trace = child.trace
         elif app:
-            from wsdiag.flaskapp.appserver import AppStartError, start_app
+            from wsdiag.check.deploy import choose_server, needs_gevent
+            from wsdiag.flaskapp.needs import missing_gevent
+            from wsdiag.flaskapp.appserver import GUNICORN_WORKER, AppStartError, start_app
 
+            # the way the app is deployed (its own server call or deployment config), unless told;
+            # never monkey-patched by wsdiag: only the app's own patching counts
+            if app_server:
+                server, why = app_server, "--server"
+            elif gunicorn:
+                server, why = f"gunicorn:{GUNICORN_WORKER}", "--gunicorn"
+            else:
+                server, why = choose_server(None if app == "-" else app)
+            if needs_gevent(server) and missing_gevent(f"probe --app with server {server}"):
+                out.error(f"wsdiag: {missing_gevent(f'probe --app with server {server}')}")
+                return Exit.COULD_NOT_RUN
             try:
-                child = start_app(None if app == "-" else app, path_hint=paths[0] if paths else None, gunicorn=gunicorn,
+                child = start_app(None if app == "-" else app, path_hint=paths[0] if paths else None,
+                                  server=server, monkey_patch=False,
                                   timeout=app_timeout)
             except AppStartError as exc:
                 out.error(f"wsdiag: could not start the app: {exc}")
@@ -189,12 +352,20 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
                 return Exit.USAGE
             urls = [child.ws_url(p) for p in dict.fromkeys(found)] + list(urls)
             opts.trace = (child.trace_url, child.token)
-            if not as_json:
-                v = child.versions
-                out.error(f"wsdiag: started {app} under {child.server or 'gevent-websocket'} "
-                          f"(Flask {v.get('flask')}, Werkzeug {v.get('werkzeug')}) on {child.base_url}")
-        streaming = not as_json and len(urls) > 1
+            v = child.versions  # which server and why, on stderr in every format (stdout stays the report)
+            out.error(f"wsdiag: started {app} under {child.server or server} ({why}) "
+                      f"(Flask {v.get('flask')}, Werkzeug {v.get('werkzeug')}) on {child.base_url}")
+        streaming = not as_json and len(urls) > 1 and not browsers
+        if browsers:
+            _add_browser_profiles(opts, browsers)
         reports = run(urls, opts, on_report=(lambda r: out.text_report(r, verbose, show_secrets)) if streaming else None)
+        if not no_bisect:
+            from wsdiag.net.bisect import auto_bisect
+
+            for r in reports:
+                auto_bisect(r, opts.settings, origin=opts.origin, extra_headers=opts.extra_headers)
+        if browsers:
+            _run_browsers(reports, browsers, browser_page, opts.settings, out)
     except KeyboardInterrupt:
         out.error("wsdiag: interrupted")
         return 130
@@ -210,7 +381,55 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
         if app and len(reports) > 1:
             out.route_matrix(reports)
         out.summary(reports)
+    if browsers and not as_json:
+        from wsdiag.ui.extras import browser_rows_text
+
+        for r in reports:
+            browser_rows_text(r.url, getattr(r, "browsers", []), sys.stdout)
+    if save or har:
+        _save_bundle(reports, save, har, opts.trace, out)
     return _status(reports, fail_on)
+
+
+def _add_browser_profiles(opts, browsers) -> None:
+    """Probe the profile of every browser asked for, so each browser has a verdict beside it."""
+    from wsdiag.core.browsercheck import PROFILE_OF
+    from wsdiag.core.profiles import PROFILES
+
+    names = [PROFILE_OF[b] for b in _browser_names(browsers)]
+    have = {p.name for p in opts.profiles}
+    opts.profiles = list(opts.profiles) + [PROFILES[n] for n in names if n not in have]
+
+
+def _browser_names(browsers) -> list[str]:
+    return list(dict.fromkeys(n for b in browsers for n in (("chromium", "firefox") if b == "all" else (b,))))
+
+
+def _run_browsers(reports, browsers, page, settings, out) -> None:
+    from wsdiag.core.browsercheck import attach
+    from wsdiag.net.browser import run_browser
+
+    for r in reports:
+        runs = []
+        for name in _browser_names(browsers):
+            run = run_browser(name, r.url, page=page, timeout=max(30.0, settings.timeout * 4), watch=settings.watch)
+            if run.error:
+                out.error(f"wsdiag: {name}: {run.error}")
+            runs.append(run.to_dict())
+        attach(r, runs)
+
+
+def _save_bundle(reports, save, har, trace, out) -> None:
+    from wsdiag.ui import bundle_io
+
+    doc = bundle_io.build(reports, trace_token=trace[1] if trace else None)
+    try:
+        if save:
+            bundle_io.write_json(save, doc)
+        if har:
+            bundle_io.write_har(har, doc)
+    except OSError as exc:
+        out.error(f"wsdiag: cannot write {exc.filename or save or har}: {exc.strerror or exc}")
 
 
 def _status(reports, fail_on: str) -> int:
@@ -232,12 +451,35 @@ def _status(reports, fail_on: str) -> int:
 @main.command()
 @click.option("--show", metavar="NAME", help="Print the exact request bytes a profile sends.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def profiles(show, as_json):
+@click.option("--refresh", is_flag=True, help="Re-capture the browser profiles from the installed browsers "
+              "(headless, loopback only) and write them to the profiles file, which later runs read.")
+@click.option("--output", "refresh_output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="With --refresh: the file to write (default: $WSDIAG_PROFILES, else ~/.config/wsdiag/profiles.json).")
+def profiles(show, as_json, refresh, refresh_output):
     """List the client profiles and where their bytes come from."""
     from wsdiag.ui import render
     from wsdiag.core.profiles import ORDER, PROFILES
 
     out = render.Output(sys.stdout, sys.stderr)
+    if refresh:
+        from wsdiag.net.refresh import refresh_profiles
+
+        try:
+            path, notes = refresh_profiles(refresh_output or _profiles_file())
+        except OSError as exc:
+            out.error(f"wsdiag: cannot write the profiles file: {exc.strerror or exc}")
+            sys.exit(Exit.COULD_NOT_RUN)
+        for note in notes:
+            out.error(f"wsdiag: {note}")
+        if path is None:
+            sys.exit(Exit.COULD_NOT_RUN)
+        out.error(f"wsdiag: wrote {path}")
+        import json
+
+        from wsdiag.core.profiledata import install
+
+        with open(path, encoding="utf-8") as f:
+            install(json.load(f))
     if show:
         if show not in PROFILES:
             _fail_usage(f"unknown profile {show!r} (choose from: {', '.join(ORDER)})")
@@ -265,10 +507,114 @@ def explain(code, list_, as_json):
     out.explain(found, as_json)
 
 
+# -- bisect, replay (issue 13) -----------------------------------------------------------
+
+
+def _bisect_side(value: str):
+    """A profile name, or a file holding raw request bytes (e.g. what a proxy forwarded)."""
+    from wsdiag.core.bisect import parse_request_head
+    from wsdiag.core.profiles import PROFILES
+    from wsdiag.net.bisect import candidate_for
+
+    if value in PROFILES:
+        return candidate_for(PROFILES[value])
+    if os.path.isfile(value):
+        try:
+            with open(value, "rb") as f:
+                return parse_request_head(f.read())
+        except OSError as exc:
+            _fail_usage(f"cannot read {value!r}: {exc.strerror or exc}")
+    _fail_usage(f"unknown profile {value!r} (a profile name from `wsdiag profiles`, or a file of request bytes)")
+
+
+@main.command("bisect", epilog="Exit statuses: 0 a minimal difference was found; 1 none (no split, or "
+                               "inconclusive); 2 usage error; 3 wsdiag could not run.")
+@click.argument("url")
+@click.option("--good", required=True, metavar="PROFILE", help="A profile (or request file) that works.")
+@click.option("--bad", required=True, metavar="PROFILE", help="A profile (or request file) that fails.")
+@click.option("--origin", help="Origin header to send (default: the URL's own origin).")
+@click.option("--timeout", type=FiniteFloat(0.1, 120), default=5.0, show_default=True, help="Seconds per exchange.")
+@click.option("--watch", type=FiniteFloat(0, 60), default=1.0, show_default=True, help="Seconds to watch each socket after a 101.")
+@click.option("--max-exchanges", type=click.IntRange(2, 500), default=64, show_default=True, help="Bound on requests sent.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def bisect_cmd(url, good, bad, origin, timeout, watch, max_exchanges, as_json):
+    """Change the failing request one header at a time toward the working one; name the minimal difference."""
+    import json
+
+    from wsdiag.core.handshake import BadURL, parse_target
+    from wsdiag.net.bisect import findings_of, run_bisect
+    from wsdiag.net.transport import Settings
+    from wsdiag.ui.extras import bisect_text
+
+    try:
+        parse_target(url)
+    except BadURL as exc:
+        _fail_usage(str(exc))
+    g, b = _bisect_side(good), _bisect_side(bad)
+    settings = Settings(timeout=timeout, watch=watch, use_env_proxy=True)
+    result = run_bisect(url, g, b, settings, origin=origin, max_exchanges=max_exchanges)
+    if as_json:
+        doc = {"schema": "wsdiag.bisect/1", "url": url, "good": good, "bad": bad, **result.to_dict(),
+               "findings": [f.to_dict() for f in findings_of(result, good, bad)]}
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        bisect_text(result, url, good, bad, sys.stdout)
+    sys.exit(Exit.OK if result.status == "found" else Exit.FINDINGS)
+
+
+@main.command("replay", epilog=EXIT_HELP)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--against", metavar="URL", help="Resend the saved request bytes to URL and show what changed.")
+@click.option("--timeout", type=FiniteFloat(0.1, 120), default=5.0, show_default=True, help="With --against: seconds per exchange.")
+@click.option("--watch", type=FiniteFloat(0, 60), default=1.0, show_default=True, help="With --against: seconds to watch after a 101.")
+@click.option("--har", type=click.Path(dir_okay=False), metavar="FILE", help="Export the bundle's exchanges as HAR 1.2.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report (as `probe --json`).")
+@click.option("-v", "--verbose", is_flag=True, help="Show raw request/response heads and frames.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error", show_default=True,
+              help="Lowest severity that makes the exit status 1.")
+def replay(file, against, timeout, watch, har, as_json, verbose, fail_on):
+    """Render the report saved in a repro bundle (probe --save) offline, or resend its bytes (--against)."""
+    from wsdiag.core.bundle import BundleError, reports_from
+    from wsdiag.ui import bundle_io, render
+
+    out = render.Output(sys.stdout, sys.stderr)
+    try:
+        doc = bundle_io.load(file)
+        reports = reports_from(doc)
+    except BundleError as exc:
+        _fail_usage(str(exc))
+    if against:
+        from wsdiag.core.handshake import BadURL, parse_target
+        from wsdiag.net.replay import replay_against
+        from wsdiag.net.transport import Settings
+
+        try:
+            parse_target(against)
+        except BadURL as exc:
+            _fail_usage(str(exc))
+        reports = replay_against(doc, reports, against, Settings(timeout=timeout, watch=watch, use_env_proxy=False))
+    if har:
+        try:
+            bundle_io.write_har(har, doc)
+        except OSError as exc:
+            _fail_usage(f"cannot write --har {har!r}: {exc.strerror or exc}")
+    if as_json:
+        out.json(reports, False, verbose)
+    else:
+        for r in reports:
+            out.text_report(r, verbose, False)
+        out.summary(reports)
+        from wsdiag.ui.extras import browser_rows_text
+
+        for r in reports:
+            browser_rows_text(r.url, getattr(r, "browsers", None) or [], sys.stdout)
+    sys.exit(_status(reports, fail_on))
+
+
 # -- check -----------------------------------------------------------------------------
 
 CHECK_HELP = """Exit statuses: 0 nothing at or above --fail-on; 1 findings at or above --fail-on;
-2 usage error (e.g. a PATH that does not exist); 3 wsdiag could not run (the app could not be
+2 usage error (e.g. a PATH that does not exist, or a file you named that cannot be read); 3 wsdiag could not run (the app could not be
 imported, or its factory raised). With --fix, the status is that of what is left after fixing."""
 
 
@@ -279,25 +625,29 @@ imported, or its factory raised). With --fix, the status is that of what is left
                    "its WebSocket rules with the installed Werkzeug. Default with no PATH: $FLASK_APP.")
 @click.option("-p", "--profile", multiple=True, metavar="NAME",
               help="Client profiles to route in --app mode (default: the default profiles).")
-@click.option("--format", "fmt", type=click.Choice(["human", "json", "sarif", "junit", "github"]), default="human",
-              show_default=True, help="Output format (json is the stable wsdiag.check/1 document; github: annotations).")
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "jsonl", "sarif", "junit", "github"]), default="human",
+              show_default=True, help="Output format (json is the stable wsdiag.check/1 document; jsonl: one record "
+                                      "per finding as it is found; github: annotations).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE instead of stdout.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error", show_default=True,
               help="Lowest severity that makes the exit status 1.")
 @click.option("--fix", is_flag=True, help="Add websocket=True to the route declarations where that is safe for the "
                                           "installed Werkzeug; say why not elsewhere.")
 @click.option("--diff", is_flag=True, help="Print the --fix edits as a unified diff; change no file.")
-def check(paths, app_spec, profile, fmt, output, fail_on, fix, diff):
+@click.option("--no-cache", is_flag=True, help="Scan every file; neither read nor write the cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="WSDIAG_CACHE_DIR",
+              help="Where the cache of per-file results lives [default: .wsdiag_cache; env WSDIAG_CACHE_DIR].")
+def check(paths, app_spec, profile, fmt, output, fail_on, fix, diff, no_cache, cache_dir):
     """Find WebSocket routes that will fail, with file, line and fix (reads source; --app imports the app).
 
     PATH... are files or directories (default: the current directory, unless --app or $FLASK_APP
     selects an app). The scan never imports the source; --app also routes every candidate rule
     for each client profile with the installed Werkzeug, sending nothing over the network.
     """
-    sys.exit(_run_check(list(paths), app_spec, profile, fmt, output, fail_on, fix, diff))
+    sys.exit(_run_check(list(paths), app_spec, profile, fmt, output, fail_on, fix, diff, no_cache, cache_dir))
 
 
-def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int:
+def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff, no_cache=False, cache_dir=None) -> int:
     from wsdiag.ui import render
     from wsdiag.ui import report_formats
     from wsdiag.check.run import CheckError, CheckOptions, CheckUsage, run_check
@@ -324,6 +674,26 @@ def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int
         except UnknownProfile as exc:
             _fail_usage(str(exc))
     out = render.Output(sys.stdout, sys.stderr)
+    opts.use_cache, opts.cache_dir = not no_cache, cache_dir
+    stream = None
+
+    def open_output():
+        nonlocal stream
+        if stream is None:
+            try:
+                stream = open(output, "w", encoding="utf-8") if output else sys.stdout
+            except OSError as exc:
+                _fail_usage(f"cannot write --output {output!r}: {exc.strerror or exc}")
+        return stream
+
+    streamer = None
+    if not diff and fmt in ("human", "github", "jsonl"):  # a static scan writes each finding as found
+        from wsdiag.ui.stream import CheckStream
+
+        streamer = CheckStream(fmt, open_output, lambda s: out.console if not output else None)
+        opts.on_start, opts.on_finding = streamer.start, streamer.finding
+        if fmt != "human":
+            opts.on_skip = lambda path, why: out.error(f"wsdiag: skipped {path}: {why}")
     try:
         result = run_check(opts)
     except CheckUsage as exc:
@@ -331,14 +701,16 @@ def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int
     except CheckError as exc:
         out.error(f"wsdiag: {exc}")
         return Exit.COULD_NOT_RUN
+    finally:
+        if streamer is not None and streamer.started and output and sys.exc_info()[0] is not None and stream is not None:
+            stream.close()
     report = result.report
-    stream = None
+    streamed = streamer is not None and streamer.started
+    open_output()
     try:
-        stream = open(output, "w", encoding="utf-8") if output else sys.stdout
-    except OSError as exc:
-        _fail_usage(f"cannot write --output {output!r}: {exc.strerror or exc}")
-    try:
-        if diff:
+        if streamed:
+            streamer.finish(report, fail_on)
+        elif diff:
             stream.write("".join(result.diffs[p] for p in sorted(result.diffs)))
             for fx in report.fixes:
                 if fx.reason:
@@ -349,6 +721,10 @@ def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int
             console = out.console if not output else Console(file=stream, width=100, no_color=True, highlight=False)
             for renderable in report_formats.human_renderables(report, fail_on):
                 console.print(renderable)
+        elif fmt == "jsonl":
+            from wsdiag.ui.stream import check_jsonl
+
+            stream.write(check_jsonl(report, fail_on))
         else:
             stream.write(report_formats.render(report, fmt, fail_on))
     finally:
@@ -357,8 +733,15 @@ def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int
     if output:
         out.error(report_formats.summary_line(report, fail_on) + f" Report written to {output}.")
     for path, why in report.skipped:
-        if fmt != "human":
+        if fmt != "human" and not streamed:
             out.error(f"wsdiag: skipped {path}: {why}")
+    from wsdiag.check.run import display_path
+
+    named = {display_path(p) for p in paths if not os.path.isdir(p)}
+    unread = [(p, why) for p, why in report.skipped if p in named and why.startswith("cannot read")]
+    if unread:  # a file the user named and wsdiag could not read is not a clean result
+        out.error(f"wsdiag: error: cannot check {unread[0][0]}: {unread[0][1]}")
+        return Exit.USAGE
     return Exit(report.status(fail_on))
 
 
@@ -373,32 +756,42 @@ def _run_check(paths, app_spec, profile, fmt, output, fail_on, fix, diff) -> int
 @click.option("--no-websocket-handler", is_flag=True, help="Serve without gevent-websocket's handler (no upgrades).")
 def serve_sample(host, port, variant, no_websocket_handler):
     """Serve the report's three Flask + gevent-websocket variants (Ctrl-C stops)."""
+    from wsdiag.flaskapp.needs import missing_gevent
+
+    if missing_gevent("serve-sample"):
+        click.echo(f"wsdiag: {missing_gevent('serve-sample')}", err=True)
+        sys.exit(Exit.COULD_NOT_RUN)
     from wsdiag.flaskapp import VARIANTS
     from wsdiag.flaskapp.server import run_sample_server
 
     def ready(h, p, trace_url, token):
         shown = f"[{h}]" if ":" in h else h
         names = list(VARIANTS) if variant == "all" else [variant]
-        click.echo(f"wsdiag sample listening on http://{shown}:{p}/  (trace channel {trace_url} token {token})")
+        from wsdiag.proc import READY_FD_ENV, signal_ready
+
+        # the token never goes on a command line (ps shows those to every local user)
+        token_file = "(the parent wsdiag's)" if os.environ.get(READY_FD_ENV) else _private_token_file(token)
+        click.echo(f"wsdiag sample listening on http://{shown}:{p}/  (trace channel {trace_url}, token in {token_file})")
         for name in names:
             path = f"/{name}/ws" if variant == "all" else "/ws"
             click.echo(f"  {name:6} ws://{shown}:{p}{path}  {VARIANTS[name]}")
             click.echo(f"         browser page: http://{shown}:{p}/chat/{name}")
-        click.echo(f"  probe with the app's own view: wsdiag probe --trace {trace_url} --trace-token {token} URL")
+        click.echo(f"  probe with the app's own view: WSDIAG_TRACE_TOKEN=\"$(cat {token_file})\" wsdiag probe --trace {trace_url} URL")
+        signal_ready({"host": h, "port": p, "trace_url": trace_url, "token": token})  # wsdiag's own parent, if any
         if host not in ("127.0.0.1", "localhost", "::1"):
             click.echo(f"warning: bound to {host}: reachable from other machines", err=True)
         sys.stdout.flush()
 
     def browser(ev):
         detail = {k: v for k, v in ev.items() if k in ("code", "wasClean", "data")}
-        click.echo(f"browser {ev.get('variant')}/{ev.get('who')}: {ev.get('event')} {detail or ''}".rstrip())
+        click.echo(_safe(f"browser {ev.get('variant')}/{ev.get('who')}: {ev.get('event')} {detail or ''}".rstrip()))
         sys.stdout.flush()
 
     def live(doc):
         from wsdiag.core.stages import StagePath, render_path
 
         path = StagePath.from_events(doc.get("events") or [])
-        click.echo(f"upgrade {path.path}: {render_path(path)}")
+        click.echo(_safe(f"upgrade {path.path}: {render_path(path)}"))
         sys.stdout.flush()
 
     try:
@@ -408,16 +801,51 @@ def serve_sample(host, port, variant, no_websocket_handler):
         sys.exit(Exit.COULD_NOT_RUN)
 
 
+def _private_token_file(token: str) -> str:
+    """Write the trace token to a file only this user can read (removed at exit); its path."""
+    import atexit
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="wsdiag-sample-")
+    path = os.path.join(directory, "trace-token")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    atexit.register(shutil.rmtree, directory, True)
+    return path
+
+
+def _safe(text: str) -> str:
+    from wsdiag.ui.safe import terminal_safe
+
+    return terminal_safe(text, newlines=False)
+
+
+def _stop_children_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C (finally blocks stop every child) instead of ending at once."""
+    import signal
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, terminate)
+    except (ValueError, OSError):  # not the main thread
+        pass
+
+
 def run(argv: list[str] | None = None) -> None:
     """Console entry point: every error ends with one line on stderr and a documented status."""
+    _stop_children_on_sigterm()
     try:
         rv = main.main(args=argv, prog_name="wsdiag", standalone_mode=False)
     except click.UsageError as exc:
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        sys.stderr.write(f"wsdiag: error: {exc.format_message()}{where}\n")
+        sys.stderr.write(_safe(f"wsdiag: error: {exc.format_message()}{where}") + "\n")
         sys.exit(Exit.USAGE)
     except click.ClickException as exc:
-        sys.stderr.write(f"wsdiag: error: {exc.format_message()}\n")
+        sys.stderr.write(_safe(f"wsdiag: error: {exc.format_message()}") + "\n")
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
         sys.stderr.write("wsdiag: interrupted\n")
@@ -427,6 +855,6 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as exc:  # an internal bug must still end with one line and a status
         if os.environ.get("WSDIAG_DEBUG"):
             raise
-        sys.stderr.write(f"wsdiag: internal error: {type(exc).__name__}: {exc} (set WSDIAG_DEBUG=1 for the traceback)\n")
+        sys.stderr.write(_safe(f"wsdiag: internal error: {type(exc).__name__}: {exc} (set WSDIAG_DEBUG=1 for the traceback)") + "\n")
         sys.exit(Exit.COULD_NOT_RUN)
     sys.exit(rv if isinstance(rv, int) else Exit.OK)

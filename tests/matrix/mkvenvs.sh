@@ -30,3 +30,11 @@ mk f233-w238 flask==2.3.3 werkzeug==2.3.8 &
 mk f303-w306 flask==3.0.3 werkzeug==3.0.6 &
 mk f313-w319 flask==3.1.3 werkzeug==3.1.9 &
 wait
+# flask-sockets 0.2.1 (archived, pure Python) for FAILURES.md FM-16: installed on its own into
+# $VENVS/flask-sockets and put on the PYTHONPATH of a server running the test env's
+# Flask/Werkzeug >= 2 (tests/test_undecided.py).
+if [ -f flask-sockets/flask_sockets.py ]; then
+  echo "flask-sockets exists"
+else
+  python3 -m pip install -q --no-deps --target flask-sockets flask-sockets==0.2.1 || echo "flask-sockets FAILED"
+fi

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from wsdiag.core.findings import Finding
 from wsdiag.check import advice as _advice
+from wsdiag.check import fixwrite as _fixwrite
 from wsdiag.check import static as _static
 from wsdiag.check.result import CheckReport, FixResult, sort_key
 
@@ -39,6 +40,13 @@ class CheckOptions:
     fix: bool = False
     diff: bool = False
     versions: dict | None = None  # injected by tests; default: what is installed
+    # streaming static scan (no --app, --fix, --diff): facts per file, the cache, callbacks
+    cache_dir: str | None = None  # None: wsdiag.check.cache.default_dir()
+    use_cache: bool = True
+    on_start: object = None  # called with the (empty) CheckReport when the streaming scan starts
+    on_finding: object = None  # called with each Finding as soon as its file is scanned
+    on_skip: object = None  # called with (file, why) for each file that cannot be scanned
+    cache_stats: dict | None = None  # filled with the cache's hit/miss counts when given
 
 
 @dataclass
@@ -55,8 +63,8 @@ def display_path(path: str) -> str:
 
 
 def _read(path: str) -> str:
-    with open(path, encoding="utf-8", newline="") as f:
-        return f.read()
+    """Regular files only, size-bounded, decoded by BOM / PEP 263 cookie (``fixwrite``)."""
+    return _fixwrite.read_text(path)
 
 
 def run_check(opts: CheckOptions) -> CheckRun:
@@ -80,12 +88,18 @@ def run_check(opts: CheckOptions) -> CheckRun:
         app_check = inprocess.check_app(app, opts.profiles, werkzeug, display=display_path)
         report.app = opts.app or (os.environ.get("FLASK_APP") if opts.app_object is None else None) or app_check.import_name
         report.profiles = [p.profile for p in (app_check.results[0].profiles if app_check.results else [])]
+    if app_check is None and not (opts.fix or opts.diff):
+        _stream_static(opts, report, werkzeug)
+        return CheckRun(report)
     files = [(display_path(f), explicit) for f, explicit in _static.iter_files(list(opts.paths))]
     if app_check is not None:
         files += [(display_path(f), False) for f in app_check.files]
+        from wsdiag.check.deploy import deployment_files
+
+        files += [(display_path(f), False) for f in deployment_files(app_check.files)]  # Procfile, gunicorn.conf.py...
     known = {display_path(p): sc for p, sc in app_check.scans.items()} if app_check is not None else {}
     scans = _scan_all(files, report, known)
-    findings = _static.findings(scans, werkzeug)
+    findings = _static.findings(scans, werkzeug, versions)
     if app_check is not None:
         routed = set()
         for r in app_check.results:
@@ -101,7 +115,7 @@ def run_check(opts: CheckOptions) -> CheckRun:
     _attach_diffs(report, scans)
     run = CheckRun(report)
     if opts.fix or opts.diff:
-        _fixes(run, scans, werkzeug, write=opts.fix)
+        _fixes(run, scans, werkzeug, write=opts.fix, roots=list(opts.paths) or ["."])
     return run
 
 
@@ -155,7 +169,7 @@ def _route_dict(r) -> dict:
     return d
 
 
-def _fixes(run: CheckRun, scans, werkzeug: str | None, write: bool) -> None:
+def _fixes(run: CheckRun, scans, werkzeug: str | None, write: bool, roots: list | None = None) -> None:
     """Plan (and with ``write``, apply) websocket=True for every fixable finding that is safe."""
     report = run.report
     rel = _advice.release(werkzeug)
@@ -188,20 +202,202 @@ def _fixes(run: CheckRun, scans, werkzeug: str | None, write: bool) -> None:
         after = _static.apply_edits(texts[path], file_edits)
         run.diffs[path] = _static.unified_diff(path, texts[path], after, context=3)
         if write:
-            if _read(path) != texts[path]:
+            why = _fixwrite.write_fixed(path, texts[path], after, roots)
+            if why is not None:  # a per-file refusal; the run goes on
                 for fx in report.fixes:
                     if fx.file == path and fx.applied:
-                        fx.applied, fx.reason = False, "the file changed while wsdiag was checking it"
+                        fx.applied, fx.reason = False, why
                 continue
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(after)
             changed.append(path)
     if not write or not changed:
         return
     applied = {(fx.file, fx.line) for fx in report.fixes if fx.applied}
     if report.mode == "static":
         rescanned = [_static.scan_file(s.file, _read(s.file), s.explicit) if s.file in changed else s for s in scans]
-        report.findings = sorted(_static.findings(rescanned, werkzeug), key=sort_key)
+        report.findings = sorted(_static.findings(rescanned, werkzeug, report.versions), key=sort_key)
     else:
         report.findings = [f for f in report.findings
                            if not (f.code in FIXABLE and (f.evidence.get("file"), f.evidence.get("line")) in applied)]
+
+
+# -- the streaming static scan ---------------------------------------------------------
+#
+# Files are read, scanned and reported one at a time; what is kept is each file's compact
+# facts (its findings, whether it uses WebSockets), never its text or syntax tree. The one
+# cross-file rule: a server start (WS504) or gunicorn worker (WS505) in a file not named
+# explicitly counts only if some file of the project uses WebSockets, so those findings wait
+# (as compact findings) until such a file is seen, or the end.
+
+DEPLOY_CODES = ("WS504", "WS505")
+# A Python file without these words (case-insensitive) yields no fact any rule uses: a route or
+# hook finding needs "wsgi.websocket", websocket=True, flask_sockets or a Sockets receiver
+# (``Sockets(app)``, ``sockets.route``); the other stacks are named by their imports
+# (flask_sock, simple_websocket, socketio, uwsgi); a server start needs run_simple, WSGIServer
+# or an app's .run() (an app by name or by a Flask()/create_app()/make_app() assignment);
+# monkey patching needs patch_all; a gunicorn fact needs worker_class or "gunicorn" in the file
+# name. Such a file is only parsed; one that does not parse goes through the full scan. The
+# rules evolve: tests/test_scale.py checks that the findings over real trees (fixtures, tests,
+# the installed Flask/gevent/socketio packages) are the same with and without this filter.
+_WORDS = ("websocket", "flask_sock", "socketio", "uwsgi", "run_simple", "wsgiserver", "worker_class", "patch_all")
+_TRIGGERS = None
+
+
+def _triggers():
+    global _TRIGGERS
+    if _TRIGGERS is None:
+        import re
+
+        _TRIGGERS = (re.compile(r"(?i)\bsockets\s*[.(]"), re.compile(r"\.\s*run\b"),
+                     re.compile(r"(?i)\bapp\b|application|flask|create_app|make_app|current_app"))
+    return _TRIGGERS
+
+
+def _relevant(text: str) -> bool:
+    """Plain substring tests first (a case-insensitive regex alternation is ~10x slower)."""
+    low = text.lower()
+    if any(w in low for w in _WORDS):
+        return True
+    sockets, run, app = _triggers()
+    if "sockets" in low and sockets.search(text):
+        return True
+    return "run" in text and run.search(text) is not None and app.search(text) is not None
+
+
+def _pack(f: Finding) -> list:
+    return [f.code, f.evidence, f.subject, f.confidence]
+
+
+def _unpack(item: list) -> Finding:
+    return Finding(item[0], item[1], subject=item[2], confidence=item[3])
+
+
+PREFILTER = True  # tests turn it off to prove it changes no finding
+
+
+def file_facts(path: str, text: str, explicit: bool, versions: dict, prefilter: bool | None = None) -> list:
+    """One file's compact facts: [error, uses_websocket, local findings, deployment findings]."""
+    if prefilter is None:
+        prefilter = PREFILTER
+    if (prefilter and path.endswith((".py", ".pyw")) and not _relevant(text)
+            and "gunicorn" not in os.path.basename(path).lower()):
+        import ast
+
+        try:
+            ast.parse(text, filename=path)
+            return [None, False, [], []]
+        except (SyntaxError, ValueError):
+            pass  # the full scan says what a file that does not parse means
+    scan = _static.scan_file(path, text, explicit)
+    if scan.error:
+        return [scan.error, False, [], []]
+    werkzeug = versions.get("werkzeug")
+    from wsdiag.check import rules as _rules
+
+    # per-file findings now; servers and workers are judged against the project's stacks at
+    # the end (wsdiag.check.rules.project_findings over each file's compact summary, fact 5)
+    local = [_pack(f) for f in _rules.file_findings(scan, werkzeug)]
+    deploy: list = []
+    summary = _rules.summary(scan)
+    facts = [None, bool(scan.uses_websocket), local, deploy, summary]
+    if local or deploy or summary:  # the same JSON types whether the facts come from the cache or not
+        import json
+
+        facts = json.loads(json.dumps(facts, default=str))
+    return facts
+
+
+def _stream_static(opts: CheckOptions, report: CheckReport, werkzeug: str | None) -> None:
+    cache = None
+    if opts.use_cache:
+        from wsdiag.check.cache import Cache, default_dir
+
+        cache = Cache(opts.cache_dir or default_dir(), report.versions)
+    if callable(opts.on_start):
+        opts.on_start(report)
+    emit = opts.on_finding if callable(opts.on_finding) else None
+    skip = opts.on_skip if callable(opts.on_skip) else None
+    waiting: list[Finding] = []  # deployment findings waiting for a file that uses WebSockets
+    summaries: list = []  # compact per-file facts for the project rules (wsdiag.check.rules)
+    findings: list[Finding] = []
+
+    def found(f: Finding) -> None:
+        findings.append(f)
+        if emit is not None:
+            emit(f)
+
+    import gc
+
+    # Parsing makes millions of short-lived AST nodes, freed by reference counting; with the
+    # default thresholds the cycle collector runs every 700 of them and walks everything
+    # imported (~15% of a big scan). Freeze what exists and collect less often; restored below.
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], 50_000), thresholds[1], max(thresholds[2], 100))
+    try:
+        _stream_files(opts, report, cache, found, skip, waiting, summaries)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+    from wsdiag.check import rules as _rules
+
+    for f in sorted(_rules.project_findings(summaries, werkzeug, report.versions), key=sort_key):
+        found(f)
+    if cache is not None:
+        cache.save()
+        if opts.cache_stats is not None:
+            opts.cache_stats.update(cache.stats)
+    report.findings = sorted(findings, key=sort_key)
+
+
+def _stream_files(opts: CheckOptions, report: CheckReport, cache, found, skip, waiting: list, summaries: list) -> None:
+    """The file loop: read, look up or compute the file's compact facts, report, forget."""
+    project_ws = False
+    seen: set = set()
+    for raw, explicit in _static.iter_files(list(opts.paths)):
+        path = display_path(raw)
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            data = _fixwrite.read_bytes(raw)  # regular files only, size-bounded
+        except OSError as exc:
+            report.skipped.append((path, f"cannot read: {exc}"))
+            if skip is not None:
+                skip(path, report.skipped[-1][1])
+            continue
+        key = facts = None
+        if cache is not None:
+            key = cache.key(path, data, explicit)
+            facts = cache.get(key)
+        if facts is None:
+            try:
+                text = _fixwrite.decode_source(raw, data)  # BOM, PEP 263 coding cookie
+            except OSError as exc:
+                facts = [f"cannot read: {exc}", False, [], []]
+            else:
+                facts = file_facts(path, text, explicit, report.versions)
+            if cache is not None:
+                cache.put(key, facts)
+        del data
+        error, uses_ws, local, deploy = facts[:4]
+        if len(facts) > 4 and facts[4]:
+            summaries.append(facts[4])
+        if error:
+            report.skipped.append((path, error))
+            if skip is not None:
+                skip(path, error)
+            continue
+        report.files.append(path)
+        if uses_ws and not project_ws:
+            project_ws = True
+            for f in waiting:
+                found(f)
+            waiting.clear()
+        now = [_unpack(it) for it in local]
+        if project_ws or explicit:
+            now += [_unpack(it) for it in deploy]
+        else:
+            waiting += [_unpack(it) for it in deploy]
+        for f in sorted(now, key=sort_key):
+            found(f)

@@ -1,4 +1,11 @@
-"""The static scan of ``wsdiag check``: broken WebSocket routes found in source, never imported.
+"""The static scan of ``wsdiag check``: what a file declares, read from source, never imported.
+
+``wsdiag.check`` by concern: ``static`` (this module) scans one file (routes, hooks, server
+calls, deployment command lines and config) into a ``ModuleScan``; ``model`` holds the app
+model's facts (framework, WebSocket stack, launches, deploys, monkey patching, lifecycle) and
+relates the files of a project; ``rules`` turns scans into findings, each rule stating the
+stacks it applies to; ``fixes`` holds the edits and diffs; ``deploy`` picks the server that
+``probe --app`` uses from the same model.
 
 Rules this module keeps:
 
@@ -17,13 +24,14 @@ Rules this module keeps:
 from __future__ import annotations
 
 import ast
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
 
 from wsdiag.core.findings import Finding
 from wsdiag.check import advice as _advice
+from wsdiag.check import model as _model
+from wsdiag.check.fixes import Edit, apply_edits, edit_diff, edits_diff, unified_diff  # noqa: F401 (re-exported)
 
 SOCKET_KEY = "wsgi.websocket"
 ROUTE_SHORTCUTS = {"get": "GET", "post": "POST", "put": "PUT", "patch": "PATCH", "delete": "DELETE"}
@@ -34,9 +42,12 @@ GOOD_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
 BAD_WORKERS = {"sync", "gthread", "gevent", "eventlet", "tornado", "gevent_wsgi", "gevent_pywsgi"}
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "node_modules", "__pycache__", ".tox", ".nox",
              "site-packages", "build", "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
-CONFIG_NAMES = re.compile(r"(?i)^(procfile.*|dockerfile.*|.*\.dockerfile|.*\.(sh|bash|ya?ml|ini|conf|cfg|service|env)|makefile|\.env.*)$")
+CONFIG_NAMES = re.compile(r"(?i)^(procfile.*|dockerfile.*|.*\.dockerfile|.*\.(sh|bash|ya?ml|ini|conf|cfg|service|env)|makefile|\.env.*"
+                          r"|requirements.*\.(txt|in))$")
 RECEIVER_CONSTRUCTORS = {"Flask": "app", "Blueprint": "blueprint", "Sockets": "sockets", "Sock": "sock",
-                         "SocketIO": "socketio", "create_app": "app", "make_app": "app"}
+                         "SocketIO": "socketio", "create_app": "app", "make_app": "app",
+                         # WSGI wrappers of Flask apps: serving one serves the apps it mounts
+                         "DispatcherMiddleware": "app", "ProxyFix": "app"}
 
 
 # -- the model -------------------------------------------------------------------------
@@ -50,16 +61,6 @@ class Loc:
     col: int
     end_line: int
     end_col: int
-
-
-@dataclass(frozen=True)
-class Edit:
-    """Replace ``text[start:end]`` (character offsets into the file's text) with ``new``."""
-
-    file: str
-    start: int
-    end: int
-    new: str
 
 
 @dataclass
@@ -117,6 +118,9 @@ class Server:
     server: str
     loc: Loc
     diff_edit: Edit | None = None
+    edits: list = field(default_factory=list)  # every edit of the suggested fix (the call, the imports)
+    entry: bool = True  # not inside a class: an app's own launch, not a library's method
+    flask_app: bool = True  # the object served is a Flask app
 
 
 @dataclass
@@ -143,6 +147,9 @@ class ModuleScan:
     uses_websocket: bool = False
     error: str | None = None
     explicit: bool = False
+    facts: _model.FileFacts = field(default_factory=_model.FileFacts)
+    parse_error: tuple | None = None  # (line, column, message) when Python cannot parse the file
+    fallback: list = field(default_factory=list)  # what the token scan saw in a file that does not parse
     _table: object = field(default=None, repr=False, compare=False)  # the _Text, built once
 
     @property
@@ -238,10 +245,47 @@ def scan_source(text: str, file: str, explicit: bool = False) -> ModuleScan:
     try:
         tree = ast.parse(text, filename=file)
     except (SyntaxError, ValueError) as exc:
-        scan.error = f"cannot parse: {exc.msg if isinstance(exc, SyntaxError) else exc}"
+        if isinstance(exc, SyntaxError):
+            scan.parse_error = (exc.lineno or 1, exc.offset or 1, exc.msg)
+        else:
+            scan.parse_error = (1, 1, str(exc))
+        scan.fallback = token_scan(text)
         return scan
     _Scanner(scan, _Text(text)).run(tree)
     return scan
+
+
+_FALLBACK = [
+    (re.compile(r"\.route\(\s*(['\"][^'\"]*['\"])"), "route {0}"),
+    (re.compile(r"\badd_url_rule\(\s*(['\"][^'\"]*['\"])"), "add_url_rule {0}"),
+    (re.compile(r"['\"]wsgi\.websocket['\"]()"), "reads wsgi.websocket"),
+    (re.compile(r"\bWSGIServer\(()"), "WSGIServer(...)"),
+    (re.compile(r"\bhandler_class\s*=\s*(\w+)"), "handler_class={0}"),
+    (re.compile(r"\brun_simple\(()"), "run_simple()"),
+    (re.compile(r"\b(\w+)\.run\(()"), "{0}.run()"),
+    (re.compile(r"^\s*(?:from|import)\s+(geventwebsocket|flask_sockets|flask_sock|flask_socketio|flask)\b", re.M), "imports {0}"),
+    (re.compile(r"^\s*(?:from|import)\s+(bottle|quart|aiohttp|django|fastapi|starlette|tornado|sanic|falcon|pyramid|cherrypy)\b",
+                re.M), "imports {0}"),
+]
+
+
+def token_scan(text: str) -> list[str]:
+    """Route and server patterns in a file Python cannot parse (Python 2 era files), line by line.
+
+    Comment lines are left out; what is found is reported, never rewritten.
+    """
+    seen: list[str] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        for pat, label in _FALLBACK:
+            for m in pat.finditer(line):
+                groups = [g for g in m.groups() if g]
+                what = label.format(*groups) if groups else label
+                if what.endswith(".run()") and groups and groups[0] not in ("app", "application", "socketio"):
+                    continue
+                seen.append(f"{what} (line {n})")
+    return seen
 
 
 class _Scanner:
@@ -253,8 +297,10 @@ class _Scanner:
         self.imports: dict[str, str] = {}  # local name -> dotted origin
         self.class_scopes: dict[str, str] = {}  # class qualname -> enclosing scope
         self.ws_handler_classes: set[str] = {"WebSocketHandler"}
+        self.tree: ast.Module | None = None
 
     def run(self, tree: ast.Module) -> None:
+        self.tree = tree
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self._import(node)
@@ -265,10 +311,25 @@ class _Scanner:
         for stmt in tree.body:
             if isinstance(stmt, ast.Assign) and _const_str(stmt.value) == SOCKET_KEY:
                 self.consts |= {t.id for t in stmt.targets if isinstance(t, ast.Name)}
+        facts = self.scan.facts
+        _model.imports_facts(facts, self.imports)
         self._collect(tree.body, scope="", cls=None)
+        if any(f.direct for f in self.scan.functions.values()):
+            facts.stacks.add("gevent-websocket")
         self._propagate()
         self._declarations(tree.body, scope="", cls=None)
         self._gunicorn_config(tree)
+        _model.monkey_facts(facts, tree, self.t)
+        if "socketio" in facts.stacks:
+            _model.socketio_facts(facts, tree, self.t)
+        if facts.stacks & _model.WS_STACKS and facts.other_framework is None:
+            for f in self.scan.functions.values():
+                names = set(f.socket_vars)
+                if f.qualname in facts.sock_views:
+                    args = getattr(f.node, "args", None)
+                    if args is not None and args.args:
+                        names.add(args.args[0].arg)
+                _model.lifecycle_facts(facts, f.node, f.qualname, names, self.t)
         s = self.scan
         s.uses_websocket = (any(f.direct for f in s.functions.values()) or any(r.websocket is True for r in s.routes)
                             or any(v.startswith(("geventwebsocket", "flask_sockets")) for v in self.imports.values()))
@@ -414,6 +475,8 @@ class _Scanner:
         if isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute):
             attr, receiver = dec.func.attr, dec.func.value
             kind = self._receiver_kind(receiver)
+            if kind == "sock" and attr == "route":
+                self.scan.facts.sock_views.append(q)
             if kind in ("sock", "socketio"):
                 return
             if attr == "route" or (attr in ROUTE_SHORTCUTS and self._looks_like_rule(dec)):
@@ -511,18 +574,61 @@ class _Scanner:
             q = self.resolve(scope, ("name", call.args[0].id))
             if q:
                 self._hook(call, func.value, self._receiver_kind(func.value), name, q)
+        elif isinstance(func, ast.Attribute) and name == "run" and self._receiver_kind(func.value) == "socketio":
+            self._launch(call, scope, _model.SOCKETIO_RUN, f"{_dotted(func.value)}.run()",
+                         call.args[0] if call.args else getattr(_kw(call, "app"), "value", None))
         elif isinstance(func, ast.Attribute) and name == "run" and self._receiver_kind(func.value) == "app":
-            self._server(call, f"{_dotted(func.value)}.run()", "Werkzeug development server")
+            self._server(call, f"{_dotted(func.value)}.run()", "Werkzeug development server", scope, func.value)
         elif name == "run_simple":
-            self._server(call, "run_simple()", "Werkzeug development server")
+            app = call.args[2] if len(call.args) > 2 else getattr(_kw(call, "application"), "value", None)
+            self._server(call, "run_simple()", "Werkzeug development server", scope, app)
         elif name == "WSGIServer" and self._is_gevent_server(func):
+            app = call.args[1] if len(call.args) > 1 else getattr(_kw(call, "application"), "value", None)
             handler = _kw(call, "handler_class")
             if handler is None and (len(call.args) >= 6 or any(k.arg is None for k in call.keywords)):
                 return  # handler_class may come positionally or through **options: cannot tell
             if handler is None:
-                self._server(call, "WSGIServer(...)", "gevent WSGIServer without handler_class")
-            elif handler is not None and not any(n in _dotted(handler.value) for n in self.ws_handler_classes):
-                self._server(call, "WSGIServer(...)", f"gevent WSGIServer with handler_class={_dotted(handler.value)}")
+                self._server(call, "WSGIServer(...)", "gevent WSGIServer without handler_class", scope, app)
+            elif not any(n in _dotted(handler.value) for n in self.ws_handler_classes):
+                self._server(call, "WSGIServer(...)", f"gevent WSGIServer with handler_class={_dotted(handler.value)}", scope, app)
+            else:
+                self._launch(call, scope, _model.GEVENT_WS, "WSGIServer(..., handler_class=WebSocketHandler)", app)
+
+    def _in_class(self, scope: str) -> bool:
+        """Is ``scope`` (a qualname) inside a class body or method?"""
+        fns, s = self.scan.functions, scope
+        while s:
+            if s in self.scan.classes:
+                return True
+            if s in fns:
+                if fns[s].cls:
+                    return True
+                s = fns[s].scope
+            else:
+                return False
+        return False
+
+    def _is_flask_app(self, node: ast.AST | None) -> bool:
+        """Is the served object this file's Flask app (built here, imported, or from a factory)?"""
+        if isinstance(node, ast.Attribute) and node.attr == "wsgi_app":
+            return self._is_flask_app(node.value)
+        if isinstance(node, ast.Call):
+            return _last_name(node.func) in ("Flask", "create_app", "make_app")
+        if isinstance(node, ast.Name):
+            if self.kinds.get(node.id) == "app":
+                return True
+            origin = self.imports.get(node.id)
+            if origin:
+                top = origin.split(".")[0]
+                return top not in _model.OTHER_FRAMEWORKS and top not in ("werkzeug", "gevent", "geventwebsocket")
+            return False
+        return False
+
+    def _launch(self, call: ast.Call, scope: str, kind: str, what: str, app: ast.AST | None) -> _model.Launch:
+        launch = _model.Launch(self.scan.file, kind, what, self.t.loc(call), not self._in_class(scope),
+                               self._is_flask_app(app) if kind != _model.SOCKETIO_RUN else True)
+        self.scan.facts.launches.append(launch)
+        return launch
 
     def _is_gevent_server(self, func: ast.AST) -> bool:
         if isinstance(func, ast.Name):
@@ -545,30 +651,82 @@ class _Scanner:
                 return q, "class"
         return None, None
 
-    def _server(self, call: ast.Call, what: str, server: str) -> None:
-        """Record a server start, with the suggested edit (shown as a diff, never applied)."""
-        t, edit = self.t, None
+    def _server(self, call: ast.Call, what: str, server: str, scope: str = "", app: ast.AST | None = None) -> None:
+        """Record a server start that lacks WebSocketHandler, with the suggested edits (a diff, never applied).
+
+        The fix keeps the call's own bind address, port and app expressions and adds the imports it uses.
+        """
+        kind = _model.DEV if "development" in server else _model.GEVENT
+        launch = self._launch(call, scope, kind, what, app)
+        t, edits = self.t, []
         if server.startswith("gevent WSGIServer without"):
             at = _after_last_argument(call, t)
             if at is not None:
-                edit = Edit(self.scan.file, at, at, ", handler_class=WebSocketHandler")
-        elif "development" in server and call.end_lineno:
-            line = t.line(call.lineno)
-            indent = line[: len(line) - len(line.lstrip())]
-            start, end = t.starts[call.lineno - 1], t.starts[min(call.end_lineno, len(t.lines))]
-            app = _dotted(call.func.value) if isinstance(call.func, ast.Attribute) else "app"
-            edit = Edit(self.scan.file, start, end,
-                        f"{indent}from gevent.pywsgi import WSGIServer\n"
-                        f"{indent}from geventwebsocket.handler import WebSocketHandler\n"
-                        f"{indent}WSGIServer((\"127.0.0.1\", 5000), {app}, handler_class=WebSocketHandler).serve_forever()\n")
-        self.scan.servers.append(Server(self.scan.file, what, server, t.loc(call), edit))
+                edits = [Edit(self.scan.file, at, at, ", handler_class=WebSocketHandler")]
+                edits += self._import_edits({"WebSocketHandler": "from geventwebsocket.handler import WebSocketHandler"})
+        elif kind == _model.DEV and call.end_lineno and self._whole_statement(call):
+            text = self.t.text
+            seg = lambda n: ast.get_source_segment(text, n) if n is not None else None  # noqa: E731
+            if what == "run_simple()":
+                host = seg(call.args[0] if call.args else getattr(_kw(call, "hostname"), "value", None))
+                port = seg(call.args[1] if len(call.args) > 1 else getattr(_kw(call, "port"), "value", None))
+                target = seg(app)
+            else:
+                host = seg(call.args[0] if call.args else getattr(_kw(call, "host"), "value", None)) or '"127.0.0.1"'
+                port = seg(call.args[1] if len(call.args) > 1 else getattr(_kw(call, "port"), "value", None)) or "5000"
+                target = seg(call.func.value)  # type: ignore[attr-defined]
+            if host and port and target and "\n" not in host + port + target:
+                line = t.line(call.lineno)
+                indent = line[: len(line) - len(line.lstrip())]
+                start = t.starts[call.lineno - 1]
+                end = t.starts[call.end_lineno] if call.end_lineno < len(t.starts) else len(text)
+                imports = "".join(f"{indent}{stmt}\n" for name, stmt in (
+                    ("WSGIServer", "from gevent.pywsgi import WSGIServer"),
+                    ("WebSocketHandler", "from geventwebsocket.handler import WebSocketHandler"))
+                    if name not in self.imports)
+                tail = t.line(call.end_lineno)[t.col(call.end_lineno, call.end_col_offset):]
+                edits = [Edit(self.scan.file, start, end,
+                              f"{imports}{indent}WSGIServer(({host}, {port}), {target}, "
+                              f"handler_class=WebSocketHandler).serve_forever(){tail.rstrip()}\n")]
+        self.scan.servers.append(Server(self.scan.file, what, server, t.loc(call), edits[0] if edits else None,
+                                        edits, launch.entry, launch.flask_app))
+
+    def _whole_statement(self, call: ast.Call) -> bool:
+        """Is the call a statement of its own (nothing else on its lines but a comment)?"""
+        t = self.t
+        before = t.line(call.lineno)[: t.col(call.lineno, call.col_offset)]
+        after = t.line(call.end_lineno)[t.col(call.end_lineno, call.end_col_offset):]
+        return not before.strip() and (not after.strip() or after.strip().startswith("#"))
+
+    def _import_edits(self, needed: dict) -> list:
+        """Edits adding ``from x import y`` lines after the module's last top-level import, for names not imported."""
+        missing = [stmt for name, stmt in needed.items() if name not in self.imports]
+        if not missing or self.tree is None:
+            return []
+        last = [s for s in self.tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+        if last:
+            at = self.t.offset(last[-1].end_lineno, last[-1].end_col_offset)
+            return [Edit(self.scan.file, at, at, "".join(f"\n{m}" for m in missing))]
+        return [Edit(self.scan.file, 0, 0, "".join(f"{m}\n" for m in missing))]
 
     def _gunicorn_config(self, tree: ast.Module) -> None:
         """A gunicorn config file (Python): module-level ``worker_class``, or none (sync)."""
         found = False
+        settings_values = {t.id: stmt.value for stmt in tree.body if isinstance(stmt, ast.Assign)
+                           for t in stmt.targets if isinstance(t, ast.Name)}
+
+        def number(name: str) -> int | None:
+            v = settings_values.get(name)
+            return v.value if isinstance(v, ast.Constant) and isinstance(v.value, int) else None
+
         for stmt in tree.body:
             if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "worker_class" for t in stmt.targets):
                 found = True
+                if _const_str(stmt.value) is not None:
+                    preload = settings_values.get("preload_app")
+                    self.scan.facts.deploys.append(_model.Deploy(
+                        self.scan.file, _const_str(stmt.value), self.t.loc(stmt), number("workers"), number("threads"),
+                        preload=isinstance(preload, ast.Constant) and preload.value is True))
                 worker = _const_str(stmt.value)
                 if worker is not None and worker_is_bad(worker):
                     v = stmt.value
@@ -580,6 +738,8 @@ class _Scanner:
             settings = {t.id for s in tree.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
             if settings & {"bind", "workers", "threads", "timeout", "wsgi_app", "accesslog", "errorlog"}:
                 self.scan.gunicorn.append(Gunicorn(self.scan.file, "sync (the default: no worker_class set)", Loc(1, 0, 1, 0)))
+                self.scan.facts.deploys.append(_model.Deploy(self.scan.file, "sync (the default: no worker_class set)",
+                                                             Loc(1, 0, 1, 0), number("workers"), number("threads"), False))
 
 
 def _after_last_argument(call: ast.Call, t: _Text) -> int | None:
@@ -593,7 +753,7 @@ def _after_last_argument(call: ast.Call, t: _Text) -> int | None:
 
 def _child_blocks(node: ast.AST):
     """The statement lists nested in a compound statement (if/for/while/with/try/match bodies)."""
-    for name, value in ast.iter_fields(node):
+    for _name, value in ast.iter_fields(node):
         if isinstance(value, list) and value:
             if isinstance(value[0], ast.stmt):
                 yield value
@@ -684,6 +844,9 @@ _TOKEN_JUNK = re.compile(r"[\"'\[\],]")
 def scan_config_text(text: str, file: str, explicit: bool = False) -> ModuleScan:
     """Command lines in Procfiles, Dockerfiles, shell scripts, compose/CI YAML, ini and .env files."""
     scan = ModuleScan(file, text, explicit=explicit)
+    if os.path.basename(file).lower().startswith("requirements"):
+        scan.facts.pins = _model.pins_in(text)
+        return scan
     t = _Text(text)
     lines = text.splitlines()
     i = 0
@@ -696,11 +859,16 @@ def scan_config_text(text: str, file: str, explicit: bool = False) -> ModuleScan
         i += 1
         if logical.lstrip().startswith("#"):
             continue
-        scan.gunicorn.extend(_gunicorn_in_line(logical, start + 1, file, t))
+        scan.gunicorn.extend(_gunicorn_in_line(logical, start + 1, file, t, scan.facts.deploys))
         m = re.search(r"(?<![\w.-])flask\s+(?:--app[ =]\S+\s+)?run\b", logical)
         if m and _command_at(logical, m.start()):
             loc = Loc(start + 1, m.start(), start + 1, m.end())
             scan.servers.append(Server(file, "flask run", "Werkzeug development server", loc))
+            scan.facts.launches.append(_model.Launch(file, _model.DEV, "flask run", loc))
+        if logical.strip().lower() == "[uwsgi]":
+            loc = Loc(start + 1, 0, start + 1, len(logical))
+            scan.facts.launches.append(_model.Launch(file, _model.UWSGI, "uWSGI", loc))
+            scan.servers.append(Server(file, "uWSGI ([uwsgi] section)", "uWSGI, which does not provide wsgi.websocket", loc))
     return scan
 
 
@@ -724,7 +892,7 @@ def _command_at(line: str, at: int) -> bool:
     return True
 
 
-def _gunicorn_in_line(line: str, lineno: int, file: str, t: _Text) -> list[Gunicorn]:
+def _gunicorn_in_line(line: str, lineno: int, file: str, t: _Text, deploys: list | None = None) -> list[Gunicorn]:
     out: list[Gunicorn] = []
     env = re.search(r"GUNICORN_CMD_ARGS\s*[=:]\s*(.*)", line)
     cmd = None
@@ -736,6 +904,13 @@ def _gunicorn_in_line(line: str, lineno: int, file: str, t: _Text) -> list[Gunic
         return out
     rest = line[cmd.end():] if cmd else env.group(1)
     tokens = _TOKEN_JUNK.sub(" ", rest).split()
+    if deploys is not None:
+        g = _model.gunicorn_tokens(tokens)
+        col = (cmd.start() + cmd.group().rfind("gunicorn")) if cmd else env.start()
+        deploys.append(_model.Deploy(file, g["worker"] or "sync (the default: no -k given)",
+                                     Loc(lineno, col, lineno, col + len("gunicorn")), g["workers"], g["threads"],
+                                     g["worker"] is not None, g["configured"] or bool(env) or "GUNICORN_CMD_ARGS" in line,
+                                     g["preload"]))
     worker, wtok = None, None
     for n, tok in enumerate(tokens):
         if tok in ("-k", "--worker-class") and n + 1 < len(tokens):
@@ -795,39 +970,6 @@ def location(scan: ModuleScan, loc: Loc) -> dict:
             "end_column": loc.end_col + 1, "source": t.line(loc.line)}
 
 
-def apply_edits(text: str, edits: list[Edit]) -> str:
-    """Apply non-overlapping edits to ``text`` (last first, so offsets stay valid)."""
-    out = text
-    for e in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
-        out = out[: e.start] + e.new + out[e.end:]
-    return out
-
-
-def edit_diff(scan: ModuleScan, edit: Edit, context: int = 1) -> str:
-    """The unified diff of one edit, computed on the lines around it only (not the whole file)."""
-    import bisect
-
-    t = scan.table
-    first = max(bisect.bisect_right(t.starts, edit.start) - 1, 0)
-    last = max(bisect.bisect_right(t.starts, max(edit.end - 1, edit.start)) - 1, first)
-    lo, hi = max(first - context, 0), min(last + context + 1, len(t.lines))
-    start, end = t.starts[lo], t.starts[hi] if hi < len(t.starts) else len(scan.text)
-    local = Edit(edit.file, edit.start - start, edit.end - start, edit.new)
-    before = scan.text[start:end]
-    diff = unified_diff(scan.file, before, apply_edits(before, [local]), context=context)
-    # shift the hunk headers from the excerpt's line numbers to the file's
-    return re.sub(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@",
-                  lambda m: f"@@ -{int(m.group(1)) + lo}{m.group(2) or ''} +{int(m.group(3)) + lo}{m.group(4) or ''} @@",
-                  diff, flags=re.M)
-
-
-def unified_diff(file: str, before: str, after: str, context: int = 1) -> str:
-    rel = file.replace(os.sep, "/")
-    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                 f"a/{rel.lstrip('/')}", f"b/{rel.lstrip('/')}", n=context)
-    return "".join(ln if ln.endswith("\n") else ln + "\n" for ln in lines)
-
-
 def _route_label(r: Route) -> str:
     return repr(r.rule) if r.rule is not None else f"({r.via} with a computed rule)"
 
@@ -838,72 +980,14 @@ def _view_label(r: Route) -> str:
     return f"{r.view}()" if r.view_kind == "function" else f"class {r.view}"
 
 
-def findings(scans: list[ModuleScan], werkzeug: str | None) -> list[Finding]:
-    """Every static finding for a project of scanned files, with advice for ``werkzeug``."""
-    rel = _advice.release(werkzeug)
-    project_ws = any(s.uses_websocket for s in scans)
-    out: list[Finding] = []
-    for s in scans:
-        routed_sockets = False
-        for r in s.routes:
-            ev = location(s, r.loc)
-            ev.update(route=_route_label(r), rule=r.rule, view=_view_label(r), receiver=r.receiver, via=r.via)
-            if r.receiver_kind == "sockets":
-                routed_sockets = True
-                out.append(Finding("WS503", dict(ev, advice=_advice_sockets()), subject=r.rule or "?"))
-                continue
-            if r.websocket is True:
-                bad = [m for m in (r.methods or ()) if m not in WEBSOCKET_METHODS]
-                if bad:
-                    out.append(Finding("WS506", dict(ev, methods=", ".join(r.methods)), subject=r.rule or "?"))
-                if r.rule and len(r.rule) > 1 and r.rule.endswith("/") and r.strict_slashes is not False:
-                    out.append(Finding("WS507", dict(ev, alt_path=repr(r.rule.rstrip("/")), hidden="308 redirect",
-                                                     diff=_kw_diff(s, r, "strict_slashes=False")), subject=r.rule))
-                if rel.rule == "never":
-                    out.append(Finding("WS706", dict(ev, path=r.rule or "?", advice=_advice.websocket_rule_advice(rel)), subject=r.rule or "?"))
-                elif rel.rule == "exact":
-                    out.append(Finding("WS701", dict(ev, failing="'keep-alive, Upgrade' (older Firefox)",
-                                                     working="'Upgrade' (Chrome, current Firefox)",
-                                                     window=f"Werkzeug {rel.text} detects only 'Connection: Upgrade'",
-                                                     advice=_advice.websocket_rule_advice(rel)), subject=r.rule or "?"))
-                continue
-            if not r.reads_socket:
-                continue
-            if rel.rule == "never":
-                out.append(Finding("WS509", dict(ev, werkzeug=rel.text, advice=_advice.plain_rule_advice(rel)), subject=r.rule or "?"))
-                continue
-            ev.update(consequence=_advice.plain_rule_consequence(rel), advice=_advice.plain_rule_advice(rel))
-            if r.methods and "GET" not in r.methods:
-                ev["consequence"] = ("the rule does not even allow GET, the only method gevent-websocket upgrades: "
-                                     "upgrades get a hidden 405 (or 400)")
-            ev.update(fix_blocker=fix_blocker(r, rel))
-            if r.edit is not None and ev["fix_blocker"] is None:
-                ev["diff"] = edit_diff(s, r.edit)
-            out.append(Finding("WS501", ev, subject=r.rule or "?"))
-        for h in s.hooks:
-            if not h.reads_socket:
-                continue
-            ev = location(s, h.loc)
-            ev.update(hook=f"{h.name}()", level=h.level, helpers=[f"{x}()" for x in h.helpers],
-                      advice=_hook_advice(h, rel))
-            out.append(Finding("WS502", ev, subject=h.name))
-        if s.flask_sockets and not routed_sockets:
-            what, loc = s.flask_sockets[0]
-            out.append(Finding("WS503", dict(location(s, loc), route="(its routes)", advice=_advice_sockets()), subject=what))
-        if project_ws or s.explicit:
-            for sv in s.servers:
-                ev = location(s, sv.loc)
-                ev.update(call=sv.call, server=sv.server)
-                if sv.diff_edit is not None:
-                    ev["diff"] = edit_diff(s, sv.diff_edit)
-                out.append(Finding("WS504", ev, subject=sv.call))
-            for g in s.gunicorn:
-                ev = location(s, g.loc)
-                ev.update(worker=g.worker)
-                if g.diff_edit is not None:
-                    ev["diff"] = edit_diff(s, g.diff_edit)
-                out.append(Finding("WS505", ev, subject=g.worker))
-    return out
+def findings(scans: list[ModuleScan], werkzeug: str | None, versions: dict | None = None) -> list[Finding]:
+    """Every static finding for a project of scanned files, with advice for ``werkzeug``.
+
+    The rules live in ``wsdiag.check.rules``, each stating the stacks it applies to.
+    """
+    from wsdiag.check import rules
+
+    return rules.findings(scans, werkzeug, versions)
 
 
 def _kw_diff(s: ModuleScan, r: Route, kw: str) -> str | None:

@@ -6,7 +6,8 @@ Rules this module keeps:
 * A code is ``WS`` + three digits, grouped by the layer that produces it:
   1xx transport, 2xx the HTTP answer, 3xx handshake headers, 4xx after the upgrade,
   5xx app source, 6xx app behaviour (inferred or traced), 7xx environment, versions and
-  intermediaries.  A code is never reused; a retired code stays here marked ``retired``.
+  intermediaries, 80x-84x Socket.IO and Engine.IO, 85x-89x wsdiag's own probes (browsers,
+  bisection, replay).  A code is never reused; a retired code stays here marked ``retired``.
 * Names describe the defect (``accept-mismatch``), not the check.
 * ``summary`` is a ``str.format`` template over the finding's evidence.  Rendering falls
   back to the bare template if a key is missing, so a template can never crash a report.
@@ -46,6 +47,8 @@ class Code:
 
     @property
     def layer(self) -> str:
+        if self.code[2] == "8" and int(self.code[2:]) >= 850:
+            return LAYERS["85"]
         return LAYERS[self.code[2]]
 
 
@@ -57,6 +60,8 @@ LAYERS = {
     "5": "app source",
     "6": "app behaviour",
     "7": "environment and intermediaries",
+    "8": "Socket.IO and Engine.IO",  # WS800-WS849
+    "85": "wsdiag's own probes: browsers, bisection, replay",  # WS850-WS899
 }
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -222,6 +227,72 @@ _ALL = [
          "gevent-websocket 0.10.1 on Python 3 writes its error bodies as str, which fails after "
          "the head is sent: a fingerprint of that server.",
          "Read the server log; the real reason is in the status line."),
+    # -- 220-229 refusals mapped to their causes (core.diagnose, issue 10) -----------------
+    Code("WS220", "handshake-headers-altered", E, "{server_said}{by}: {header}",
+         "Forward every Sec-WebSocket-* header unchanged (CDN/proxy header policy) and use a conforming client.",
+         "The server's WebSocket code refused a handshake whose Sec-WebSocket-Key/-Version was missing or "
+         "altered: gevent-websocket's own 426/400/500, or a 500 from simple-websocket/wsproto (flask-sock).",
+         "It answers 426 when Sec-WebSocket-Version is missing, 400 for an unsupported version or a "
+         "missing/invalid Sec-WebSocket-Key, and 500 for a key that is not base64. wsdiag sent valid "
+         "headers, so something between the client and the server removed or changed them: a CDN "
+         "behaviour that does not forward Sec-WebSocket-Key/Version (CloudFront needs them in the origin "
+         "request policy), an old proxy that drops unknown headers, or a hand-written client. "
+         "simple-websocket (flask-sock) raises RemoteProtocolError ('Missing header') and Flask answers "
+         "500. Adding a WebSocket handler changes nothing: it is already there.",
+         "# nginx passes Sec-WebSocket-* by default; do not clear them:\n"
+         "#   proxy_set_header Sec-WebSocket-Key \"\";   <- remove lines like this\n"
+         "# CloudFront: origin request policy AllViewer, or forward Sec-WebSocket-Key,\n"
+         "#   Sec-WebSocket-Version, Sec-WebSocket-Extensions and Sec-WebSocket-Protocol\n"),
+    Code("WS221", "request-line-too-long", E, "answered 414 {reason}: the request line is {length} bytes, over the server's limit of {limit}",
+         "Move the token out of the URL (a cookie, or the first message after the upgrade), or shorten it.",
+         "The server refused the request line as too long before any WebSocket code ran.",
+         "gevent's pywsgi refuses request lines over 8,192 bytes (MAX_REQUEST_LINE), gunicorn over 4,094 "
+         "(limit_request_line). Browsers cannot set headers on WebSocket, so apps put auth tokens and JWTs "
+         "in the query string, and long tokens cross the limit. Headers such as Cookie have larger limits.",
+         "// browser: authenticate after the upgrade instead of in the URL\n"
+         "const ws = new WebSocket(\"wss://example.com/ws\");\n"
+         "ws.onopen = () => ws.send(JSON.stringify({token}));\n"),
+    Code("WS222", "origin-rejected", E, "answered {status}: the app refuses this Origin ({origin}): {text!r}",
+         "Allow the page's origin in the app's check, or probe with the Origin the real page sends (--origin).",
+         "The refusal names the Origin header: the app (or a proxy) checks where the page came from.",
+         "Browsers always send Origin on WebSocket and CORS does not apply; origin checks must list the "
+         "exact scheme://host[:port] of the page, which changes behind TLS terminators and proxies.",
+         "wsdiag probe --origin https://your.page.example ws://HOST/PATH   # what the browser sends\n"),
+    Code("WS223", "host-not-trusted", E, "answered 400 {text!r}: Flask's TRUSTED_HOSTS rejects the Host header {host!r}",
+         "Add the host clients use to TRUSTED_HOSTS, or make the proxy forward the public Host (proxy_set_header Host $host).",
+         "Flask >= 3.1 checks the Host header against TRUSTED_HOSTS before routing and answers 400.",
+         "Under gevent-websocket the same 400 is hidden behind a 101 and every path is refused alike; "
+         "on other servers the text 'Host ... is not trusted.' is visible. nginx sends "
+         "'Host: <upstream name>' unless proxy_set_header Host is set.",
+         "app.config[\"TRUSTED_HOSTS\"] = [\"example.com\", \".example.com\"]\n"
+         "# nginx: proxy_set_header Host $host;\n"),
+    Code("WS224", "redirect-not-followed", E, "answered {status} to {location}, which browsers never follow on WebSocket; the redirect target {target}",
+         "Point the client at the redirect target, or declare the route with strict_slashes=False.",
+         "The handshake was redirected. wsdiag probed the Location once (same host only) to see whether it works.",
+         "Werkzeug's strict_slashes answers '/ws' for a rule '/ws/' with 308 (merge_slashes does the same "
+         "for '//'). Browsers fail the handshake with 'Unexpected response code: 308'.",
+         "@sock.route(\"/ws/\", strict_slashes=False)   # or connect to the canonical path\n"),
+    Code("WS226", "path-not-found", E, "answered 404: nothing serves {path} on this server{variant}",
+         "Use the path the app really serves (blueprint url_prefix, proxy path rewriting, trailing slash).",
+         "The server answered the handshake with 404 Not Found.",
+         "A wrong path, a blueprint url_prefix the client does not use, or a proxy that adds or strips "
+         "a path prefix. wsdiag also tried the path with the trailing slash toggled.",
+         "wsdiag probe ws://HOST/THE/PATH/THE/APP/SERVES\n"),
+    Code("WS227", "scheme-lost-behind-tls-proxy", E, "the app redirects a wss:// handshake to {location}: it does not know the client used TLS",
+         "Tell the app about the TLS proxy: ProxyFix(app.wsgi_app, x_proto=1, x_host=1) and proxy_set_header X-Forwarded-Proto $scheme.",
+         "A redirect (or URL) the app built for a wss:// request uses ws://.",
+         "TLS ends at the proxy, so the app sees http and Werkzeug builds WebSocket URLs with ws://. "
+         "Pages served over https may not open ws:// sockets (mixed content), and the same missing "
+         "headers break Engine.IO's origin check.",
+         "from werkzeug.middleware.proxy_fix import ProxyFix\n"
+         "app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)\n"
+         "# nginx: proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header Host $host;\n"),
+    Code("WS225", "plain-get-refused", I, "a plain GET to {path} answers 400 (Werkzeug's websocket=True routing): browser visits and HTTP health checks of this URL fail",
+         "Point health checks at a separate plain HTTP route.",
+         "websocket=True rules (and flask-sock routes) refuse requests without upgrade headers.",
+         "Werkzeug raises WebsocketMismatch for a plain GET, HEAD or OPTIONS to a WebSocket rule; load "
+         "balancer health checks need a 2xx and mark the backend down.",
+         "@app.route(\"/health\")\ndef health():\n    return \"ok\"\n"),
     # -- 3xx handshake headers ------------------------------------------------------------
     Code("WS301", "upgrade-header-invalid", E, "Upgrade header is {actual!r}, expected 'websocket'",
          "Answer with 'Upgrade: websocket' (RFC 6455 section 4.2.2).",
@@ -347,6 +418,111 @@ _ALL = [
          "The close frame was empty.",
          "gevent-websocket 0.10.1 never sends a close code, so every server close reads 1005.",
          "Send an application message before closing if the client needs a reason."),
+    # WS420-WS449: extensions (RFC 7692), messages and the closing handshake.
+    # wsdiag/core/deflate.py, wsdiag/core/messages.py and wsdiag/net/session.py produce them.
+    Code("WS420", "deflate-param-unknown", E, "the server accepted permessage-deflate with parameter {param!r}, which RFC 7692 does not define for a response",
+         "Answer permessage-deflate only with the four RFC 7692 parameters.",
+         "The Sec-WebSocket-Extensions answer carries a parameter a client cannot recognise.",
+         "RFC 7692 section 7.1: the client must fail the connection; browsers do.",
+         "Fix the server's extension negotiation (or disable permessage-deflate there)."),
+    Code("WS421", "deflate-param-invalid", E, "the server's permessage-deflate parameter {param} has an invalid value ({value!r}: {rule})",
+         "Send window bits as 8..15 without leading zeros, and *_no_context_takeover without a value.",
+         "A permessage-deflate parameter in the answer has a value RFC 7692 forbids.",
+         "RFC 7692 section 7.1: the client must fail the connection; browsers do.",
+         "Fix the server's extension negotiation."),
+    Code("WS422", "deflate-param-duplicate", E, "the server's permessage-deflate answer repeats {param}",
+         "Send each permessage-deflate parameter at most once.",
+         "The answer names one parameter twice.",
+         "RFC 7692 section 7.1: the client must fail the connection.",
+         "Fix the server's extension negotiation."),
+    Code("WS423", "deflate-client-window-unoffered", E, "the server set client_max_window_bits, which the client did not offer ({offer!r})",
+         "Answer client_max_window_bits only to a client that offered it.",
+         "RFC 7692 section 7.1.2.2: without the client's offer the answer must not carry it.",
+         "A client that did not offer it may not support a smaller window: it must fail the "
+         "connection. Firefox offers bare 'permessage-deflate'.",
+         "Fix the server's extension negotiation."),
+    Code("WS424", "deflate-accepted-twice", E, "the server's answer accepts permessage-deflate {count} times",
+         "Accept permessage-deflate once.",
+         "The 101 carries more than one permessage-deflate element.",
+         "RFC 7692 section 5: one negotiation response; clients fail the connection.",
+         "Fix the server's extension negotiation."),
+    Code("WS425", "deflate-answer-exceeds-offer", E, "the server's permessage-deflate answer {response!r} does not honour the offer {offer!r}",
+         "Honour the limits the client asked for (server_max_window_bits, server_no_context_takeover).",
+         "The answer grants the server more than any offer allowed.",
+         "RFC 7692 section 7.1: the client must fail the connection.",
+         "Fix the server's extension negotiation."),
+    Code("WS426", "compressed-bit-misplaced", E, "the server set RSV1 (compressed) on a {frame} frame",
+         "Set RSV1 only on the first frame of a compressed data message.",
+         "RFC 7692 section 6.1: control frames and continuation frames never carry RSV1.",
+         "Browsers fail the connection (1002).",
+         "Fix the server's frame writer."),
+    Code("WS427", "inflate-failed", E, "a compressed message from the server does not inflate with the negotiated window: {detail}",
+         "Compress with the window and context rules the handshake agreed.",
+         "RFC 7692 section 7.2: the message is not a valid raw DEFLATE stream for the agreement.",
+         "Browsers fail the connection. A server that ignores server_max_window_bits or "
+         "server_no_context_takeover it agreed to produces this.",
+         "Fix the server's permessage-deflate implementation, or disable the extension."),
+    Code("WS428", "invalid-utf8-text", E, "a text message from the server is not valid UTF-8 (at byte {offset})",
+         "Send text messages as UTF-8; send other bytes as binary messages.",
+         "RFC 6455 section 8.1: text messages are UTF-8.",
+         "Browsers fail the connection with close code 1007 as soon as the bad bytes arrive, "
+         "even in the middle of a fragmented message.",
+         "Send binary data with a binary frame (e.g. ws.send(bytes))."),
+    Code("WS429", "unexpected-continuation", E, "the server sent a continuation frame with no message begun",
+         "Start each message with a text or binary frame.",
+         "RFC 6455 section 5.4: a continuation frame continues a fragmented message.",
+         "Browsers fail the connection (1002).",
+         "Fix the server's frame writer."),
+    Code("WS430", "interleaved-data-frame", E, "the server began a new {frame} message inside an unfinished {open_message} message",
+         "Finish a fragmented message before sending the next.",
+         "RFC 6455 section 5.4: fragments of different messages must not interleave.",
+         "Browsers fail the connection (1002). Two threads writing one socket do this.",
+         "Serialise writes to the socket (one writer or a lock)."),
+    Code("WS431", "frame-flood", W, "the server sent {frames} frames ({bytes} bytes) in {window_ms} ms; wsdiag stopped reading at its limit",
+         "Check why the server floods the socket (a ping loop, a broadcast storm).",
+         "More frames or bytes than wsdiag records arrived in its window; the rest was counted, not kept.",
+         "Browsers keep up or lag; the flood usually means a loop in the server.",
+         "Read the server's send loop."),
+    Code("WS432", "close-not-echoed", W, "the server did not answer wsdiag's close frame: {outcome} within {wait_ms} ms",
+         "Answer a client's close frame with a close frame, then close the TCP connection.",
+         "RFC 6455 section 5.5.1: an endpoint that receives a close frame sends one back.",
+         "Without the echo the close is not clean: browsers report code 1006 (wasClean false).",
+         "Let the WebSocket library finish the closing handshake (return from the handler after receive() gives None)."),
+    Code("WS433", "close-code-garbled", W, "the server closed the session with code {close_code} ({reason!r}), which RFC 6455 forbids: its close codes arrive garbled",
+         "Do not rely on close codes; with gevent-websocket 0.10.1 send an application message before closing.",
+         "The server's own close frame (racing wsdiag's close) carries garbage where the status code belongs.",
+         "gevent-websocket 0.10.1 sends the close reason's bytes where the code belongs: "
+         "close(4001, 'policy') arrives as 28783 'licy' and browsers fail the connection (1006) "
+         "instead of reporting 4001 (FAILURES.md FM-05). It races the pong, so a probe that stops "
+         "at the first answer sees it only sometimes; wsdiag reads on through the closing handshake.",
+         "Migrate to flask-sock/simple-websocket, or never depend on close codes and reasons."),
+    Code("WS434", "http-after-close", W, "after the WebSocket session the server wrote HTTP into the stream ({line!r}{server_hint})",
+         "Serve WebSockets with a production server; the development server writes a response after the session.",
+         "An HTTP response followed the WebSocket close on the same connection.",
+         "flask-sock on Werkzeug's development server writes 'HTTP/1.1 200 OK' with "
+         "'Server: Werkzeug' after every session (FAILURES.md FM-13); on a client-initiated "
+         "close Chromium then reports 'Invalid frame header' and close code 1006. The HTTP bytes "
+         "sometimes come before the server's close echo, sometimes after.",
+         "Development only: run gunicorn (gthread or gevent) or gevent's pywsgi for anything else."),
+    Code("WS435", "error-response-in-stream", E, "the server wrote an HTTP error into the WebSocket stream ({line!r}{server_hint})",
+         "Find why the worker failed mid-session: a worker timeout (gunicorn sync) or a crash.",
+         "An HTTP 5xx response arrived on the upgraded connection.",
+         "gunicorn's sync worker kills a long session at --timeout and writes '500 Internal "
+         "Server Error' into the stream (FAILURES.md FM-12); browsers fail with 'Invalid frame header'.",
+         "gunicorn --threads N (gthread) or -k gevent; never the sync worker for WebSockets."),
+    Code("WS436", "close-ended-without-echo", I, "the server ended the connection without echoing wsdiag's close frame (browsers report 1006, not 1000)",
+         "Usually harmless; let the WebSocket library send its close echo before the connection ends.",
+         "wsdiag sent close 1000 and got EOF without a close frame.",
+         "The session worked; only the client's close event is unclean (wasClean false, 1006). "
+         "flask-sock/simple-websocket on threaded servers (gunicorn gthread, Werkzeug) race the "
+         "close echo against the handler's return, so this comes and goes from run to run.",
+         "Nothing to do unless clients rely on a clean close; then use a gevent server."),
+    Code("WS437", "close-echo-garbled", I, "the server answered wsdiag's close 1000 {sent_reason!r} with code {close_code} ({reason!r}): clients that close with a reason get a broken close",
+         "Nothing to fix for clients that close without a reason; otherwise see FAILURES.md FM-05.",
+         "The echo of wsdiag's close frame carries the reason's bytes where the status code belongs.",
+         "A tell of gevent-websocket 0.10.1: it echoes repr(bytearray(reason)) as the payload, so "
+         "a browser's ws.close(1000, 'bye') ends with 1006 instead of 1000. The session itself works.",
+         "Migrate to flask-sock/simple-websocket if clients need clean closes with reasons."),
     # -- 5xx app source -------------------------------------------------------------------
     # Reported by `wsdiag check` (wsdiag/check): read from the app's source, its server
     # start-up and its gunicorn settings, and (with --app) from the installed Werkzeug's routing.
@@ -440,6 +616,63 @@ _ALL = [
          "Custom converters or rules whose sample URL does not match the rule itself cannot be "
          "routed without guessing; the rule is reported rather than silently skipped.",
          "wsdiag probe ws://HOST/PATH   # the path a real client uses\n"),
+    # WS511-WS549: the app model (issue 11): stack-specific rules, each silent outside its stack
+    Code("WS511", "file-does-not-parse", E, "{file}:{line}: Python cannot parse this file ({message}); a token scan found: {seen}",
+         "Make the file parse on the Python that runs the app (a Python 2 file needs porting).",
+         "The file is not valid Python for this interpreter, so its routes and servers cannot be analysed.",
+         "Python 2 era files (print statements, 'except X, e') are common in gevent-websocket apps; "
+         "the app cannot run on Python 3 as it is, and the check cannot vouch for it.",
+         "Port the file to Python 3 (print(), 'except X as e'), then run wsdiag check again."),
+    Code("WS512", "flask-sock-under-websocket-handler", E, "{launch} serves flask-sock routes through gevent-websocket's WebSocketHandler: every handshake is answered twice (double 101)",
+         "Serve flask-sock apps without gevent-websocket's handler (gunicorn -k gevent or --threads, or a plain gevent WSGIServer).",
+         "gevent-websocket upgrades the connection, then flask-sock runs its own handshake on the raw socket.",
+         "The second 'HTTP/1.1 101' lands in the frame stream: browsers fail with 'Invalid frame header' (FAILURES FM-11).",
+         "Use a server without WebSocketHandler for flask-sock; if Flask-SocketIO must coexist, uninstall gevent-websocket."),
+    Code("WS513", "flask-sock-on-sync-worker", W, "gunicorn runs flask-sock routes on {worker} with one thread: each session blocks the worker and the worker timeout kills it mid-stream",
+         "Run gunicorn with --threads N (gthread) or -k gevent for flask-sock apps.",
+         "A sync worker serves one request at a time and must heartbeat between requests.",
+         "After --timeout seconds (default 30) the arbiter kills the worker and a 500 is written into the stream (FAILURES FM-12).",
+         "gunicorn --threads 100 app:app   # or: -k gevent"),
+    Code("WS514", "socketio-workers-without-queue", E, "Flask-SocketIO runs under {workers} gunicorn workers with no message queue: clients get 'Invalid session' as requests land on other workers",
+         "Run one worker per gunicorn (-w 1), behind sticky load balancing, with message_queue= for several processes.",
+         "Engine.IO sessions live in one process; gunicorn balances requests across workers without stickiness.",
+         "Polling and upgrade requests reach a worker that never saw the session: 400 'Invalid session' (FAILURES FM-25).",
+         "gunicorn -w 1 ...; several processes need sticky sessions (nginx ip_hash) and SocketIO(app, message_queue=URL)."),
+    Code("WS515", "socketio-gevent-worker-with-gevent-websocket", E, "Flask-SocketIO runs under gunicorn {worker} while gevent-websocket is installed: the WebSocket upgrade answers 500",
+         "Uninstall gevent-websocket, or run gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker -w 1.",
+         "python-engineio uses gevent-websocket whenever it imports, and the plain gevent worker does not provide it.",
+         "engineio raises 'The gevent-websocket server is not configured appropriately' on every upgrade (FAILURES FM-10, FM-28).",
+         "pip uninstall gevent-websocket   # or the GeventWebSocketWorker"),
+    Code("WS516", "websocket-view-returns-immediately", E, "the WebSocket view {view} keeps the socket ({stored}) and returns without serving it: the server closes the socket when the view returns",
+         "Keep the view running while the socket is in use (a receive loop, or sleep until it closes).",
+         "gevent-websocket and flask-sock close the socket as soon as the view returns.",
+         "A view that stores the socket in a registry and returns gives 101 then an immediate close (FAILURES FM-22).",
+         "while not ws.closed:\n    message = ws.receive()\n    if message is None:\n        break"),
+    Code("WS517", "receive-exception-swallowed", W, "{view} swallows exceptions around receive() with '{handler}': once the socket closes the loop spins forever",
+         "Break out of the loop when receive() raises or returns None.",
+         "After a close every receive() raises at once without yielding.",
+         "'except Exception: continue' turns that into a busy loop that freezes the gevent hub and keeps the connection open (FAILURES FM-22).",
+         "try:\n    message = ws.receive()\nexcept Exception:\n    break\nif message is None:\n    break"),
+    Code("WS518", "gevent-not-monkey-patched", E, "{launch} serves flask-sock routes on gevent without monkey.patch_all(): after the first session every request hangs",
+         "Call 'from gevent import monkey; monkey.patch_all()' as the first lines of the entry module.",
+         "simple-websocket uses threading.Thread/Event, which block the gevent hub unless patched.",
+         "The first session works, then 'Cannot switch to a different thread' and every later handshake hangs (FAILURES FM-14).",
+         "from gevent import monkey\nmonkey.patch_all()   # first lines of the entry module"),
+    Code("WS519", "gevent-monkey-patched-late", W, "monkey.patch_all() runs after {imported} was imported (line {first_line}): modules imported before it keep unpatched sockets and locks",
+         "Move 'from gevent import monkey; monkey.patch_all()' above every other import.",
+         "Modules imported before the patch hold references to the unpatched socket, ssl and threading.",
+         "Late patching gives MonkeyPatchWarning and blocking calls that stall every greenlet (FAILURES FM-14).",
+         "from gevent import monkey\nmonkey.patch_all()\n# ...then the other imports"),
+    Code("WS520", "flask-sock-dev-server", I, "{launch} serves flask-sock routes on the Werkzeug development server: fine for development, but it writes an HTTP response after each session",
+         "Use gunicorn (--threads or -k gevent) or gevent outside development.",
+         "The development server writes its own response after flask-sock's session ends.",
+         "Clients closing first may see 'Invalid frame header' (FAILURES FM-13).",
+         "gunicorn --threads 100 app:app"),
+    Code("WS521", "out-of-scope-framework", I, "{file} is a {framework} app: wsdiag check analyses Flask apps only and leaves it alone",
+         "Nothing to do: wsdiag's static rules are for Flask WebSocket stacks.",
+         "The file uses a framework other than Flask.",
+         "Its routes and servers follow that framework's rules, which wsdiag does not model; it is never flagged as Flask.",
+         ""),
     # -- 6xx app behaviour ----------------------------------------------------------------
     Code("WS601", "route-not-websocket", E, "the route for {path} lacks websocket=True: Werkzeug raises WebsocketMismatch (400), hidden behind the 101",
          "Declare the route with @app.route(..., websocket=True).",
@@ -536,6 +769,234 @@ _ALL = [
          "Fingerprint of gevent-websocket's WebSocketHandler.",
          "It sends 101 before the app runs, ignores close codes and hides app statuses.",
          "Remember that statuses and close codes from this server are not meaningful."),
+    # -- 720-729 server identification and held sessions (core.fingerprint, net.hold) -----
+    Code("WS720", "server-identified", I, "server stack: {stack} ({reasons})",
+         "Nothing to fix; it tells which server's rules apply.",
+         "wsdiag recognised the server software from traits of its answers.",
+         "Each name comes from a tell (a header, a status text or a refusal only that software produces); "
+         "a 101 alone proves nothing.",
+         "wsdiag explain WS720"),
+    Code("WS721", "server-unidentified", I, "cannot tell the server stack from these answers{hint}",
+         "Run `wsdiag probe -p all URL`: its HTTP/1.0 and stripped requests draw answers that identify more stacks.",
+         "No answer carried a trait that names the server software.",
+         "wsdiag never assumes a server: without a tell it names none.",
+         "wsdiag probe -p all ws://HOST/PATH\n"),
+    Code("WS722", "idle-timeout", E, "an idle session was ended after {seconds}s with no close frame ({by}){pings}",
+         "Send pings more often than the idle timeout (e.g. ping_interval=25), or raise the proxy's timeout.",
+         "A held, idle WebSocket session ended without a close frame.",
+         "A proxy or load balancer closes idle upgraded connections: nginx proxy_read_timeout (60 s by "
+         "default), AWS ALB (60 s), Cloudflare (100 s). gevent-websocket never pings; simple-websocket "
+         "pings only with ping_interval. A round number of seconds points at a timeout setting.",
+         "# nginx, in the WebSocket location:\nproxy_read_timeout 3600s;\n"
+         "# flask-sock: app.config['SOCK_SERVER_OPTIONS'] = {'ping_interval': 25}\n"),
+    Code("WS723", "hold-survived", I, "an idle session stayed open for {seconds}s{pings}",
+         "Nothing to fix.",
+         "The held session was still open when wsdiag closed it.",
+         "No idle timeout shorter than the hold was met.",
+         "Hold longer than the suspected timeout (e.g. --hold 65 for 60 s defaults)."),
+    Code("WS724", "hold-ended-by-server", W, "the server closed the idle session after {seconds}s with a close frame{code_text}",
+         "Check the app's view: it ends sessions that are idle (or its worker recycles).",
+         "The server side ended a held, idle session cleanly with a close frame.",
+         "A close frame comes from the WebSocket endpoint itself (the app or its library), not from a "
+         "TCP-level proxy timeout.",
+         "Keep the view in its receive() loop; send keepalive messages if the app times out idle peers."),
+    Code("WS725", "http-after-upgrade-on-hold", E, "{seconds}s into an idle session the server wrote an HTTP answer into the stream ({line!r})",
+         "Run WebSocket routes on a worker that does not time out long requests (gunicorn --threads N, or -k gevent).",
+         "HTTP bytes arrived on the upgraded socket while it was held.",
+         "gunicorn's sync worker is killed after --timeout (30 s) and writes '500 Internal Server Error' "
+         "into the upgraded stream; browsers report 'Invalid frame header'.",
+         "gunicorn --threads 8 app:app   # or -k gevent\n"),
+    Code("WS726", "server-stalls-after-a-session", E, "{served} got an answer, then {stalled} got none within {timeout_s}s: the server stops answering while a WebSocket session is open",
+         "Call gevent.monkey.patch_all() first thing in the entry module (flask-sock under gevent), or give the server threads/workers.",
+         "Some handshakes were answered and the rest, controls included, got no response at all.",
+         "flask-sock under gevent without monkey.patch_all(): simple-websocket's OS thread fails "
+         "('Cannot switch to a different thread') and its Event wait blocks the gevent hub, so every "
+         "later request hangs. The same picture comes from a view that never yields under gevent "
+         "(a busy receive() loop, an unpatched blocking call) or from gunicorn's sync worker, "
+         "busy with the first session.",
+         "from gevent import monkey\nmonkey.patch_all()  # the first lines, before Flask and anything else\n"
+         "# gunicorn: --threads N (gthread) or -k gevent instead of the sync worker\n"),
+    # -- 850-869 browsers as probes, bisection, repro bundles (wsdiag.net.browser, core.bisect) --
+    Code("WS850", "bisect-minimal-difference", W, "{bad} vs {good}: {sentence}",
+         "Make the server accept the failing form, or fix what sends it (see the hint).",
+         "Changing one aspect of the failing request at a time toward the working one, this is "
+         "the smallest difference that flips the verdict.",
+         "Each candidate was sent to the real server; the difference is measured, not inferred. "
+         "It points to the version window or proxy rule that treats the two forms differently.",
+         "Read the hint: a Connection value points to Werkzeug 2.0.0/2.0.1, missing Upgrade/"
+         "Connection to a proxy that drops hop-by-hop headers, the request-line version to "
+         "proxy_http_version."),
+    Code("WS851", "bisect-no-split", W, "{good} {good_verdict} and {bad} {bad_verdict}: nothing to bisect",
+         "Bisect between a profile that works and one that fails.",
+         "The two requests do not split: the working one must work and the failing one fail.",
+         "Bisection needs a working and a failing request against the same URL.",
+         "Run `wsdiag probe` first to see which profiles work."),
+    Code("WS852", "bisect-inconclusive", W, "bisection of {bad} toward {good} ended {status} after {exchanges} exchanges",
+         "Re-run (the verdict may be unstable), or compare the two requests by hand (-v).",
+         "No set of changes flipped the verdict within the exchange budget, or the verdicts were unstable.",
+         "A server whose answer depends on timing or state cannot be bisected reliably.",
+         "Probe each profile several times to see whether the verdicts are stable."),
+    Code("WS855", "browser-profile-stale", W, "{browser} {browser_outcome} but profile {profile} is {verdict}: the profile is stale ({differs})",
+         "Run `wsdiag profiles --refresh` to re-capture the installed browsers' handshakes.",
+         "The installed browser's real outcome differs from the verdict for the profile that models it.",
+         "Profiles are captured once; browsers change what they send. The listed header "
+         "differences between the browser's real request and the profile explain the split.",
+         "wsdiag profiles --refresh   # rewrites the browser profiles from the installed browsers"),
+    Code("WS856", "browser-handshake-differs", I, "{browser} sent a handshake that differs from profile {profile}: {differs}",
+         "Nothing to fix if the verdicts agree; refresh the profiles to keep them exact.",
+         "The browser's real request differs from its profile in some headers.",
+         "Verdicts still agree, so the difference does not matter to this server.",
+         "wsdiag profiles --refresh"),
+    Code("WS857", "browser-not-run", W, "{browser} could not be run: {detail}",
+         "Install the browser (apt-get install chromium / firefox-esr) or drop --browser.",
+         "wsdiag could not start or drive the browser.",
+         "A missing binary, a crash at start-up or an automation protocol that did not answer in time.",
+         "Install the browser; WSDIAG_CHROMIUM / WSDIAG_FIREFOX name another binary."),
+    Code("WS858", "browser-console-error", I, "{browser} logged: {message}",
+         "Read the message: it is what the user's browser console shows.",
+         "The browser's console reported an error while the page opened the socket.",
+         "Browsers log the reason a handshake failed (e.g. 'Unexpected response code: 400').",
+         "Compare with the report's findings."),
+    Code("WS859", "replay-changed", I, "{subject}: {before} before, {after} now",
+         "Nothing to fix: this compares a saved run with the server as it answers today.",
+         "Resending the saved request bytes gave another verdict than the bundle recorded.",
+         "Before/after a fix, the same bytes show what changed.",
+         "wsdiag replay FILE --against URL"),
+]
+
+# -- 8xx (WS800-WS839) Socket.IO and Engine.IO: wsdiag.net.socketio, reasons from core.engineio --
+FIX_SIO_ORIGIN = """\
+# Either list the public origin(s) the pages are served from:
+socketio = SocketIO(app, cors_allowed_origins=["https://app.example.com"])
+# or make the proxy pass the host and scheme the browser used (nginx):
+proxy_set_header Host $http_host;
+proxy_set_header X-Forwarded-Host $host;
+proxy_set_header X-Forwarded-Proto $scheme;
+"""
+
+FIX_SIO_WORKERS = """\
+# one Engine.IO process per port, sticky load balancing in front, a queue between them:
+gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker -w 1 app:app
+socketio = SocketIO(app, message_queue="redis://")   # when there are several processes
+# nginx: upstream socketio_nodes { ip_hash; server 127.0.0.1:5000; server 127.0.0.1:5001; }
+"""
+
+_ALL += [
+    Code("WS800", "socketio-connected", I, "Socket.IO connected to namespace {namespace} over {transport} (EIO {eio}, upgrades {upgrades})",
+         "Nothing to fix.",
+         "The Engine.IO OPEN packet arrived and the Socket.IO connect was accepted (40).",
+         "This is what a healthy Socket.IO endpoint does for the path the probe took.",
+         ""),
+    Code("WS801", "socketio-connect-refused", E, "the connect handler refused namespace {namespace}: 44 {message!r}",
+         "Give the client what the refusal asks for (auth payload, credentials, namespace).",
+         "The transport is healthy; the Socket.IO connect was answered with CONNECT_ERROR (44).",
+         "A @socketio.on('connect') handler returned False or raised ConnectionRefusedError. "
+         "The JavaScript client reports connect_error and retries; anything that stops at the "
+         "WebSocket layer sees a healthy connection.",
+         "io(url, { auth: { token: '...' } })   // the auth payload the handler checks\n"
+         "# server side, say why when refusing:\n"
+         "raise ConnectionRefusedError('authentication failed')"),
+    Code("WS802", "engineio-origin-rejected", E, "Engine.IO rejects the Origin {origin!r}: \"Not an accepted origin.\"{hidden}",
+         "Set cors_allowed_origins to the pages' origin, or forward Host / X-Forwarded-Host / X-Forwarded-Proto.",
+         "Engine.IO compares the Origin header with cors_allowed_origins, by default the server's own "
+         "scheme://Host (or the X-Forwarded-Proto / X-Forwarded-Host variant).",
+         "Behind a proxy that does not pass the browser's Host (nginx's default is $proxy_host) or "
+         "terminates TLS without X-Forwarded-Proto, the same-origin default never matches. Flask-CORS "
+         "does not help: browsers apply no CORS to WebSocket. Under gevent-websocket the 400 "
+         "is hidden behind a 101 that closes at once.",
+         FIX_SIO_ORIGIN),
+    Code("WS803", "engineio-version-mismatch", E, "the server refuses EIO={eio}: \"The client is using an unsupported version of the Socket.IO or Engine.IO protocols\"",
+         "Align the client and server major versions (docs/socketio-compatibility.md).",
+         "The client speaks an Engine.IO revision the server does not (e.g. socket.io JS 2.x, EIO 3, "
+         "against python-engineio >= 4, which accepts only EIO 4).",
+         "python-engineio 4 and python-socketio 5 (Flask-SocketIO 5) speak EIO 4 / Socket.IO 5 only; "
+         "python-engineio 3.x and python-socketio 4.x (Flask-SocketIO 4) speak EIO 3.",
+         "# JS client 3.x/4.x  <->  Flask-SocketIO >= 5, python-socketio >= 5, python-engineio >= 4\n"
+         "# JS client 1.x/2.x  <->  Flask-SocketIO 4.x, python-socketio 4.x, python-engineio 3.x\n"
+         "pip install 'flask-socketio>=5'   # with the socket.io JS client 4.x"),
+    Code("WS804", "engineio-invalid-session", E, "Engine.IO does not know session {sid}: \"Invalid session\" on {step}",
+         "Run one Engine.IO process per port with sticky sessions (and message_queue= for several).",
+         "A request carrying a sid reached a process that never created that session.",
+         "Engine.IO sessions live in one process. Several gunicorn workers (or several servers) "
+         "without sticky load balancing send the polling requests and the upgrade of one client to "
+         "different processes; a session that expired gives the same message.",
+         FIX_SIO_WORKERS),
+    Code("WS805", "engineio-several-processes", E, "identical requests for the same session got different answers ({outcomes}): several Engine.IO processes without sticky sessions",
+         "Use -w 1 per gunicorn (GeventWebSocketWorker), sticky load balancing (ip_hash), and message_queue=.",
+         "Polling sessions were opened, then each was addressed again by its sid; some requests "
+         "found their session and others got \"Invalid session\".",
+         "A single process answers every request for a session it created; mixed answers to "
+         "identical requests mean the requests were spread over processes that do not share "
+         "Engine.IO state (gunicorn -w N, or a load balancer without stickiness). This is not a "
+         "Werkzeug or header problem.",
+         FIX_SIO_WORKERS),
+    Code("WS806", "engineio-upgrade-headers-missing", E, "the request for transport=websocket reached Engine.IO without its Upgrade header: \"Invalid websocket upgrade\"",
+         "Forward the upgrade on the proxy: proxy_http_version 1.1; Upgrade $http_upgrade; Connection \"upgrade\".",
+         "The URL asks for transport=websocket but the Upgrade header did not arrive.",
+         "Upgrade and Connection are hop-by-hop headers: a proxy drops them unless told to pass "
+         "them on, and Engine.IO then refuses the request as an invalid upgrade.",
+         FIX_NGINX),
+    Code("WS807", "engineio-no-websocket-transport", E, "the server cannot serve the WebSocket transport ({detail})",
+         "Install simple-websocket (threading, gevent) or serve under GeventWebSocketWorker.",
+         "The OPEN packet offers no upgrade, or the upgrade is refused with a bare \"Bad Request\".",
+         "The async mode has no WebSocket driver (e.g. threading without simple-websocket on older "
+         "python-engineio): clients stay on long-polling, or fail when polling is disabled.",
+         "pip install simple-websocket\n# or: gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker -w 1 app:app"),
+    Code("WS808", "reason-recovered-by-polling", I, "the WebSocket request was {how}; the same request over polling returned Engine.IO's reason: {message!r}",
+         "Nothing to fix; it is how wsdiag read the reason.",
+         "wsdiag replayed the refused or abandoned WebSocket request as transport=polling with the "
+         "same Origin, EIO and sid.",
+         "Under gevent-websocket Engine.IO's 400 is discarded after the 101; polling requests are "
+         "plain HTTP, so the same checks answer with their message.",
+         ""),
+    Code("WS809", "engineio-gevent-websocket-not-serving", E, "the WebSocket request fails with {status} while polling works: python-engineio picked its gevent-websocket driver but the server does not run gevent-websocket's handler",
+         "Serve with gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker, or uninstall gevent-websocket.",
+         "Under gevent, python-engineio uses gevent-websocket whenever it can be imported; a server "
+         "without WebSocketHandler (gunicorn -k gevent, plain WSGIServer) then raises RuntimeError "
+         "(\"The gevent-websocket server is not configured appropriately\") on every upgrade.",
+         "gevent-websocket is often pulled in by another package. Polling keeps working, so the "
+         "JavaScript client silently stays on long-polling, or fails with transports=['websocket'].",
+         "gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker -w 1 app:app\n"
+         "# or: pip uninstall gevent-websocket   (python-engineio then uses simple-websocket)"),
+    Code("WS810", "engineio-transport-not-allowed", E, "the server does not allow transport={transport}: \"Invalid transport\"",
+         "Allow the transport on the server (transports=[...]) or configure the client to use the server's.",
+         "SocketIO(..., transports=[...]) excludes the transport the client asked for.",
+         "Engine.IO refuses requests for transports not in its list.",
+         "socketio = SocketIO(app, transports=[\"websocket\", \"polling\"])"),
+    Code("WS811", "engineio-bad-request", E, "Engine.IO refuses the request: {message!r}",
+         "Read the message; turn on engineio_logger=True to see the server's side.",
+         "Engine.IO answered 400 with a message wsdiag has no specific cause for.",
+         "Engine.IO's refusals are JSON strings in a 400 body.",
+         "socketio = SocketIO(app, logger=True, engineio_logger=True)"),
+    Code("WS812", "socketio-namespace-not-served", E, "the server does not serve namespace {namespace}: 44 {message!r}",
+         "Connect to a namespace the server registers, or register it (@socketio.on('connect', namespace=...)).",
+         "python-socketio answers a connect to a namespace without handlers with \"Unable to connect\".",
+         "Client and server disagree about the namespace name (a missing leading '/', a typo).",
+         "@socketio.on(\"connect\", namespace=\"/chat\")\ndef chat_connect(auth):\n    ..."),
+    Code("WS813", "not-engineio", E, "{path} does not answer as Engine.IO ({detail})",
+         "Check the Socket.IO path (SocketIO(path=...)) and that the server runs Flask-SocketIO there.",
+         "No Engine.IO OPEN packet came back for the handshake.",
+         "A wrong path, a proxy location that does not reach the app, or a server that is not a "
+         "Socket.IO server answer something other than Engine.IO's handshake.",
+         "io(url, { path: '/socket.io' })   // must match SocketIO(app, path='socket.io')"),
+    Code("WS814", "socketio-no-connect-answer", E, "the OPEN packet arrived but nothing answered the Socket.IO connect within {seconds}s",
+         "Check that the endpoint is a Socket.IO server (not bare Engine.IO) and that its handlers do not block.",
+         "Engine.IO opened the session, yet the CONNECT (40) got neither 40 nor 44.",
+         "A bare Engine.IO server, or a connect handler that blocks (an unpatched blocking call "
+         "under gevent), never answers the connect.",
+         ""),
+    Code("WS815", "socketio-upgrade-stalled", E, "the JavaScript client's path stops at {step}: {detail}",
+         "Fix what stops the upgrade; until then clients stay on long-polling.",
+         "The polling session works but the upgrade of that session to WebSocket does not complete.",
+         "The JS client opens a polling session, then upgrades it on the same sid (2probe, 3probe, 5); "
+         "a failure here leaves it on polling (slow, and broken with several processes).",
+         ""),
+    Code("WS816", "socketio-websocket-failed-polling-works", E, "the WebSocket transport fails ({detail}) while polling works",
+         "Read the server log for the WebSocket request; clients set to transports=['websocket'] will fail.",
+         "Polling requests are answered, the WebSocket transport is not; no Engine.IO message explains it.",
+         "Something between the client and Engine.IO (a proxy, the WSGI server) handles WebSocket "
+         "requests differently from plain HTTP.",
+         ""),
 ]
 
 REGISTRY: dict[str, Code] = {c.code: c for c in _ALL}

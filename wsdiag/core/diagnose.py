@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wsdiag.core import codes
+from wsdiag.core.deflate import negotiate
 from wsdiag.core.findings import Control, Exchange, Finding, ProfileResult, UrlReport, Verdict
 from wsdiag.core.handshake import (
     Request,
@@ -105,6 +106,10 @@ def judge(request: Request | None, ex: Exchange, subject: str = "") -> Judgement
 def _judge_101(request, ex: Exchange, head: ResponseHead, found: list[Finding], subject: str) -> Judgement:
     if request is not None:
         found.extend(check_upgrade(request, head))
+        # RFC 7692: the server's answer to a permessage-deflate offer, each defect its own finding.
+        offer = [v for n, v in request.headers if n.lower() == "sec-websocket-extensions"]
+        neg = negotiate(offer, head.get_all("Sec-WebSocket-Extensions"))
+        found.extend(Finding(p.code, dict(p.evidence)) for p in neg.problems)
     length = content_length(head)
     if length:
         found.append(Finding("WS312", {"length": length}))
@@ -122,6 +127,9 @@ def _judge_101(request, ex: Exchange, head: ResponseHead, found: list[Finding], 
             found.append(Finding(ev["code"], {k: v for k, v in ev.items() if k not in ("event", "code")}))
         elif ev.get("event") == "invalid":
             found.append(Finding("WS406", {"problem": ev.get("detail", "invalid frame")}))
+        elif ev.get("event") == "note" and ev.get("code") in codes.REGISTRY:
+            # recorded after the answer (closing handshake, later frames): a finding, not the verdict
+            found.append(Finding(ev["code"], {k: v for k, v in ev.items() if k not in ("event", "code")}))
     if after.outcome == "invalid" or invalid:
         return _done(Verdict.INVALID, 101, found, "after-upgrade" if not invalid else "handshake", head, subject)
     if after.outcome in ("pong", "data"):
@@ -189,8 +197,13 @@ def build_report(
     runs: list[tuple[Profile, Request | None, Exchange]],
     plain_get: Exchange | None,
     bogus: tuple[Request, Exchange] | None,
+    extra: list[tuple[str, str, Request | None, Exchange]] | None = None,
 ) -> UrlReport:
-    """Judge every exchange, then infer the causes across them."""
+    """Judge every exchange, then infer the causes across them.
+
+    ``extra`` holds further controls as (name, description, request, exchange): the path's
+    slash variant (``slash-variant``) and a redirect's target (``location``).
+    """
     results: list[ProfileResult] = []
     for profile, request, ex in runs:
         j = judge(request, ex, profile.name)
@@ -231,15 +244,24 @@ def build_report(
                 j.head.get("Server") if j.head else None,
             )
         )
-    causes, facts = infer(path, results, controls)
+    for name, description, xreq, xex in extra or ():
+        j = judge(xreq, xex, name)
+        controls.append(Control(name, description, xex, j.status, j.verdict, _excerpt(xex.body),
+                                j.head.get("Server") if j.head else None))
+    causes, facts = infer(path, results, controls, url=url)
     return UrlReport(url, results, controls, causes, facts)
 
 
-def infer(path: str, results: list[ProfileResult], controls: list[Control]) -> tuple[list[Finding], list[Finding]]:
+def infer(path: str, results: list[ProfileResult], controls: list[Control], url: str = "URL") -> tuple[list[Finding], list[Finding]]:
     """Cross-profile, cross-request inference: ranked causes, and supporting facts."""
+    from wsdiag.core import refusals
+
     counted = [r for r in results if r.counts]
     get = next((c for c in controls if c.name == "plain-get"), None)
     bogus = next((c for c in controls if c.name == "no-such-path"), None)
+    slash = next((c for c in controls if c.name == "slash-variant"), None)
+    location = next((c for c in controls if c.name == "location"), None)
+    ident = refusals.identification(results, controls)
     causes: list[Finding] = []
     facts: list[Finding] = []
 
@@ -252,9 +274,13 @@ def infer(path: str, results: list[ProfileResult], controls: list[Control]) -> t
     bogus_serviced = bogus is not None and bogus.verdict is Verdict.SERVICED
     base = {"path": path, "plain_get_status": get_status}
 
-    fp = _gevent_websocket_evidence(results, bogus)
-    if fp:
-        facts.append(Finding("WS705", {"evidence": "; ".join(fp)}, subject="url"))
+    gws = ident.get("websocket")
+    if gws is not None and gws.name == "gevent-websocket" and gws.strong:
+        facts.append(Finding("WS705", {"evidence": "; ".join(gws.reasons)}, subject="url", confidence="likely"))
+    answered_any = any(r.exchange.response_head for r in results) or any(c.exchange.response_head for c in controls)
+    facts.extend(refusals.server_facts(ident, url, answered_any))
+    if serviced and get_status == 400 and WERKZEUG_400 in get_body:
+        facts.append(Finding("WS225", {"path": path}, "url", "likely"))
 
     # Clients split by the Connection header they send: name the release window.
     if abandoned and serviced:
@@ -286,7 +312,10 @@ def infer(path: str, results: list[ProfileResult], controls: list[Control]) -> t
             "close_ms": [_close_ms(r) for r in abandoned],
             "no_such_path": bogus.verdict.value if bogus and bogus.verdict else None,
         }
-        if get_status is not None and 200 <= get_status < 300 and not werkzeug_400:
+        hidden = refusals.hidden_causes(abandoned, get, slash, base)
+        if hidden:
+            causes.extend(hidden)
+        elif get_status is not None and 200 <= get_status < 300 and not werkzeug_400:
             causes.append(Finding("WS601", ev, "url", "likely"))
         elif werkzeug_400:
             causes.append(Finding("WS603", ev, "url", "likely"))
@@ -314,17 +343,25 @@ def infer(path: str, results: list[ProfileResult], controls: list[Control]) -> t
 
     upgraded = [r for r in counted if r.status == 101]
     answered = [r for r in counted if r.status is not None]
-    if answered and not upgraded:
+    refused = [r for r in counted if r.verdict is Verdict.REFUSED]
+    causes.extend(refusals.stall_cause(counted, controls))
+    named = refusals.refusal_causes(refused, ident, location, path, slash) if refused else []
+    causes.extend(named)
+    if answered and not upgraded and not named:
         causes.extend(_not_upgraded_causes(answered, get, base))
+    causes = refusals.consistent(causes, ident, any_101=bool(upgraded) or (bogus is not None and bogus.status == 101))
+    refusals.calibrate(causes)
 
     traced = _trace_causes(path, counted)
     if traced:
         # The app's own trace is certain; black-box guesses about the app give way to it.
         causes = [c for c in causes if not (c.code.startswith("WS6") or c.code == "WS706")] + traced
 
-    for i, f in enumerate(_rank(causes), 1):
+    ranked = _rank(causes)
+    for i, f in enumerate(ranked, 1):
         f.rank = i
-    return _rank(causes), facts
+    refusals.mark_undecided(ranked, url)
+    return ranked, facts
 
 
 def _trace_causes(path: str, counted: list[ProfileResult]) -> list[Finding]:
@@ -368,6 +405,14 @@ def _trace_causes(path: str, counted: list[ProfileResult]) -> list[Finding]:
                 add("WS609", r, sp, valid_methods=sp.valid_methods)
             else:
                 add("WS608", r, sp, routing_exception=exc)
+        elif sp.app_exception and not sp.routing_dispatched and sp.view_outcome is None:
+            # raised before Flask's routing, by a WSGI middleware (FM-16: flask-sockets' own url_map)
+            mod = sp.app_exception_in or "?"
+            if sp.app_exception == "WebsocketMismatch" and mod.split(".")[0] == "flask_sockets":
+                add("WS503", r, sp, route=sp.path or path, exception=sp.app_exception, raised_in=mod,
+                    werkzeug=_traced_version(r.exchange.trace, "werkzeug"))
+            else:
+                add("WS607", r, sp, status=sp.status or 500, where=f"WSGI middleware {mod}", exception=sp.app_exception)
         elif sp.view_outcome == "raised":
             add("WS607", r, sp, status=sp.status, where=f"view {sp.view}", exception=sp.view_exception)
         elif sp.view_ran and not sp.socket_served:
@@ -393,7 +438,8 @@ def _not_upgraded_causes(answered: list[ProfileResult], get: Control | None, bas
         return [Finding("WS704", ev, "url", "certain")]
     # Only the answers a Flask app gives when it gets no socket: the view's own answer (2xx),
     # Werkzeug's 400, or a 500 from indexing environ["wsgi.websocket"].
-    if not all(s < 300 or s in (400, 500) for s in statuses):
+    # A 1xx interim answer (100 Continue, 103 Early Hints) says nothing about WebSocket support.
+    if not all(200 <= s < 300 or s in (400, 500) for s in statuses):
         return []
     get_status = get.status if get else None
     get_body = get.exchange.body[:512] if get else b""
@@ -410,7 +456,7 @@ def _not_upgraded_causes(answered: list[ProfileResult], get: Control | None, bas
     return out
 
 
-_ORDER = {"WS704": 0, "WS703": 1, "WS701": 2, "WS702": 3, "WS601": 4}
+_ORDER = {"WS726": 0, "WS204": 0, "WS220": 0, "WS221": 0, "WS222": 0, "WS223": 0, "WS227": 0, "WS224": 0, "WS226": 0, "WS704": 0, "WS703": 1, "WS701": 2, "WS702": 3, "WS601": 4}
 
 
 def _rank(causes: list[Finding]) -> list[Finding]:
@@ -435,24 +481,6 @@ def _header(control: Control | None, name: str) -> str | None:
 def _header_of(ex: Exchange, name: str) -> str | None:
     head = parse_response_head(ex.response_head) if ex.response_head else None
     return head.get(name) if head else None
-
-
-def _gevent_websocket_evidence(results: list[ProfileResult], bogus: Control | None) -> list[str]:
-    """Fingerprints of gevent-websocket's WebSocketHandler seen in this run."""
-    out: list[str] = []
-    for r in results:
-        head = parse_response_head(r.exchange.response_head) if r.exchange.response_head else None
-        if head is None:
-            continue
-        if r.status == 402 and r.http_version == "HTTP/1.0":
-            out.append(f"{r.profile}: 402 to an HTTP/1.0 upgrade")
-        if r.status == 101:
-            names = sorted(n.lower() for n, _ in head.headers)
-            if names == ["connection", "sec-websocket-accept", "upgrade"]:
-                out.append("101 with exactly Upgrade, Connection and Sec-WebSocket-Accept")
-    if bogus is not None and bogus.verdict in (Verdict.ABANDONED, Verdict.SERVICED):
-        out.append("a path that cannot exist is upgraded (101 before routing)")
-    return sorted(set(out))
 
 
 __all__ = ["judge", "build_report", "infer", "Judgement"]

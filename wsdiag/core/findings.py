@@ -44,9 +44,35 @@ class Verdict(str, Enum):
         }[self.value]
 
 
+@dataclass(frozen=True)
+class Location:
+    """Where in the source a finding is: 1-based line and column (characters), the line as written."""
+
+    file: str
+    line: int
+    column: int = 1
+    end_line: int | None = None
+    end_column: int | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SuggestedFix:
+    """The fix offered for one finding: a unified diff that applies, or why none is offered."""
+
+    diff: str | None = None
+    blocker: str | None = None  # why ``--fix`` will not make the edit
+    advice: str | None = None  # the fix in words, true for the installed releases
+
+
 @dataclass
 class Finding:
-    """One defect (or fact) with its evidence; ``subject`` says what it is about."""
+    """One defect (or fact) with its evidence; ``subject`` says what it is about.
+
+    ``location`` and ``suggested_fix`` are the typed views of the evidence keys every static
+    finding carries (``file``/``line``/``column``/``end_line``/``end_column``/``source`` and
+    ``diff``/``fix_blocker``/``advice``): read them instead of the dict keys.
+    """
 
     code: str
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +91,26 @@ class Finding:
     @property
     def summary(self) -> str:
         return _codes.format_summary(self.info, self.evidence)
+
+    @property
+    def location(self) -> Location | None:
+        e = self.evidence
+        if not e.get("file"):
+            return None
+
+        def num(key: str) -> int | None:
+            v = e.get(key)
+            return int(v) if isinstance(v, int) or (isinstance(v, str) and v.isdigit()) else None
+
+        return Location(str(e["file"]), num("line") or 0, num("column") or 1, num("end_line"), num("end_column"),
+                        str(e.get("source") or ""))
+
+    @property
+    def suggested_fix(self) -> SuggestedFix | None:
+        e = self.evidence
+        if not any(e.get(k) for k in ("diff", "fix_blocker", "advice")):
+            return None
+        return SuggestedFix(e.get("diff") or None, e.get("fix_blocker") or None, e.get("advice") or None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +134,9 @@ class AfterUpgrade:
     window_ms: int = 0
     first_event_ms: float | None = None
     received: bytes = b""
+    extensions: dict[str, Any] | None = None  # negotiated extensions in force (permessage-deflate)
+    closing: dict[str, Any] | None = None  # the closing handshake after a served check (net/session.py)
+    stream: dict[str, Any] | None = None  # frames/bytes read, events dropped past the cap
 
 
 @dataclass
@@ -109,6 +158,7 @@ class Exchange:
     library_error: str | None = None  # websocket-client's exception text, if any
     probe_id: str | None = None  # the X-Wsdiag-Probe id sent, when tracing
     trace: list[dict[str, Any]] | None = None  # the app's trace events (wsdiag.trace/1), if fetched
+    interim: list[bytes] = field(default_factory=list)  # 1xx interim heads (100, 103) before the answer
 
 
 @dataclass
@@ -147,8 +197,13 @@ class ProfileResult:
                 "first_event_ms": None if ex.after.first_event_ms is None else round(ex.after.first_event_ms, 2),
                 "events": ex.after.events,
             }
+            for key in ("extensions", "closing", "stream"):
+                if getattr(ex.after, key) is not None:
+                    d["after_upgrade"][key] = getattr(ex.after, key)
         if ex.library_error:
             d["library_error"] = ex.library_error
+        if ex.interim:
+            d["interim_answers"] = [h.decode("latin-1").split("\r\n", 1)[0] for h in ex.interim]
         if self.stages is not None:
             d["stage_path"] = self.stages.to_dict()
         if verbose:
@@ -179,6 +234,10 @@ class UrlReport:
     controls: list[Control]
     causes: list[Finding]
     facts: list[Finding] = field(default_factory=list)
+    # issue 13: browser runs beside the profiles (wsdiag.net.browser) and the automatic
+    # bisection when profiles split (wsdiag.net.bisect); empty/None when not asked for
+    browsers: list[dict[str, Any]] = field(default_factory=list)
+    bisect: dict[str, Any] | None = None
 
     @property
     def all_findings(self) -> list[Finding]:

@@ -63,8 +63,11 @@ def close_payload(code: int | None, reason: str = "") -> bytes:
     return struct.pack("!H", code) + reason.encode("utf-8")
 
 
-def decode(buf: bytes) -> tuple[list[Frame], bytes, list[FrameProblem]]:
+def decode(buf: bytes, rsv_allowed: int = 0) -> tuple[list[Frame], bytes, list[FrameProblem]]:
     """Split ``buf`` into complete server frames; return (frames, rest, problems).
+
+    ``rsv_allowed`` is the mask of RSV bits a negotiated extension gives meaning to
+    (0b100, RSV1, with permessage-deflate); any other set bit is a problem.
 
     ``rest`` is an incomplete trailing frame to keep for the next read. After a problem
     that makes the stream untrustworthy, decoding stops and ``rest`` is empty.
@@ -110,19 +113,20 @@ def decode(buf: bytes) -> tuple[list[Frame], bytes, list[FrameProblem]]:
             payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         frame = Frame(fin, rsv, opcode, masked, payload)
         pos = p + n
-        bad = _frame_problems(frame)
+        bad = _frame_problems(frame, rsv_allowed)
         problems.extend(bad)
         frames.append(frame)
         if any(pr.code in ("WS405", "WS406") for pr in bad):
             return frames, b"", problems
 
 
-def _frame_problems(frame: Frame) -> list[FrameProblem]:
+def _frame_problems(frame: Frame, rsv_allowed: int = 0) -> list[FrameProblem]:
     out: list[FrameProblem] = []
     if frame.masked:  # RFC 6455 5.1: a server must not mask
         out.append(FrameProblem("WS405", {"opcode": frame.opcode}))
-    if frame.rsv:  # RFC 6455 5.2: no extension was negotiated, RSV must be 0
-        out.append(FrameProblem("WS406", {"problem": f"reserved bits {frame.rsv:#05b} set", "opcode": frame.opcode}))
+    if frame.rsv & ~rsv_allowed:  # RFC 6455 5.2: RSV bits only with an extension that defines them
+        extra = " (RSV1: a compressed frame, but permessage-deflate was not negotiated)" if frame.rsv == 0b100 else ""
+        out.append(FrameProblem("WS406", {"problem": f"reserved bits {frame.rsv:#05b} set{extra}", "opcode": frame.opcode}))
     if frame.opcode not in KNOWN:  # RFC 6455 5.2: reserved opcodes
         out.append(FrameProblem("WS406", {"problem": f"reserved opcode {frame.opcode:#x}", "opcode": frame.opcode}))
     if frame.opcode in CONTROL:
@@ -133,6 +137,9 @@ def _frame_problems(frame: Frame) -> list[FrameProblem]:
     if frame.opcode == OP_CLOSE:
         out.extend(_close_problems(frame.payload))
     return out
+
+
+frame_problems = _frame_problems  # public: the per-frame rules, for readers built on decode (messages.py)
 
 
 def parse_close(payload: bytes) -> tuple[int | None, str]:

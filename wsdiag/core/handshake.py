@@ -331,6 +331,8 @@ def parse_target(url: str) -> Target:
         raise BadURL(f"{url!r} has no scheme: use ws://host:port/path or wss://...")
     if any(c in text for c in " \t\r\n"):
         raise BadURL(f"{url!r} contains white space")
+    if any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in text):  # NUL, ESC...: never sent on the wire
+        raise BadURL(f"{url!r} contains a control character")
     try:
         parts = urlsplit(text)
         port = parts.port

@@ -131,6 +131,7 @@ class StagePath:
     status: int | None = None  # the status Flask produced
     discarded: bool = False  # ... and the server threw it away (101 already sent)
     app_exception: str | None = None
+    app_exception_in: str | None = None  # the module it came from (a WSGI middleware, the app)
     total_ms: float | None = None
 
     # -- construction ------------------------------------------------------------------
@@ -200,6 +201,7 @@ class StagePath:
                 p.status = ev.get("status")
                 p.discarded = bool(ev.get("discarded"))
                 p.app_exception = ev.get("exception")
+                p.app_exception_in = ev.get("raised_in")
                 p.total_ms = ev.get("ms")
         return p
 
@@ -340,7 +342,8 @@ def render_path(path: StagePath) -> str:
     segments.append(_routing_segment(path))
     segments.append(_view_segment(path))
     if path.complete and path.app_exception and path.view_outcome is None:
-        segments.append(f"app raised {path.app_exception}")
+        where = f" in {path.app_exception_in}" if path.app_exception_in else ""
+        segments.append(f"app raised {path.app_exception}{where}")
     return " → ".join(segments)
 
 
@@ -412,7 +415,8 @@ def hidden_outcome_message(path: StagePath) -> str | None:
                 f"so {who} closed it{tail}keep the view running while the socket is in use "
                 "(loop on ws.receive() until it returns None)")
     if path.app_exception and path.view_outcome is None:
-        return f"{head}the app raised {path.app_exception}{tail}see the traceback"
+        where = f" in {path.app_exception_in}" if path.app_exception_in else ""
+        return f"{head}the app raised {path.app_exception}{where}{tail}see the traceback"
     if status is not None and status >= 300 and path.view_outcome != "returned":
         return f"{head}Flask answered {status}{tail}see the app's handling of {path.path}"
     if status is not None and status >= 400:

@@ -4,11 +4,13 @@ Parent side: ``start_app("pkg.module:create_app('prod')") -> RunningApp``.  Chil
 ``python -m wsdiag.flaskapp.appserver SPEC`` loads the app like ``flask --app`` does,
 wraps it with ``WsdiagTrace`` (channel on, token from the parent), serves it under gevent's
 ``WSGIServer`` with gevent-websocket's ``WebSocketHandler`` (or gunicorn with
-``GeventWebSocketWorker``) on a free 127.0.0.1 port, and prints one ready line::
+``GeventWebSocketWorker``) on a free 127.0.0.1 port, and sends one ready document on
+wsdiag's ready channel (``wsdiag.proc.signal_ready``: a pipe of its own, never stdout,
+which the app may fill, close or leave without a newline)::
 
-    WSDIAG-APPSERVER {"app_port": ..., "trace_port": ..., "routes": [...], ...} <app_port>
+    {"app_port": ..., "trace_port": ..., "routes": [...], ...}
 
-or, when the app cannot be loaded, ``WSDIAG-APPSERVER {"error": "<one line>"} 0``.
+or, when the app cannot be loaded, ``{"error": "<one line>"}``.
 
 Rules this module keeps:
 
@@ -35,6 +37,9 @@ READY = re.compile(READY_PREFIX + r" (\{.*\}) (\d+)\s*$")
 TOKEN_ENV = "WSDIAG_APPSERVER_TOKEN"  # parent -> child only; removed before the app is imported
 WATCH_ENV = "WSDIAG_APPSERVER_WATCH_STDIN"  # set by start_app: stdin is a pipe from the parent
 GUNICORN_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+# how ``probe --app`` can serve an app (``--server``); the default comes from the app's own
+# server call or deployment config (``wsdiag.check.deploy.choose_server``)
+SERVERS = ("gevent-websocket", "gevent", "dev", "gunicorn:WORKER")
 EXIT_START_FAILED = 3
 MAX_HOOKED_ROUTES = 20  # rules listed only because a before_request hook serves sockets
 
@@ -176,9 +181,9 @@ def load_app(spec: AppSpec | None):
     module_name = _prepare_import(spec.target)
     module = _import(module_name)
     if spec.name is None:
-        for attr in ("app", "application"):
+        for attr in ("app", "application"):  # as flask --app: these names first (a WSGI wrapper too)
             obj = getattr(module, attr, None)
-            if obj is not None and _is_flask(obj):
+            if obj is not None and (_is_flask(obj) or _flask_mounts(obj)):
                 return obj
         found = [v for v in list(vars(module).values()) if _is_flask(v)]
         if len(found) == 1:
@@ -248,6 +253,12 @@ def example_path(rule: str, defaults: dict | None = None) -> str:
     return _CONVERTER.sub(sub, rule)
 
 
+def _view_reads_socket(view) -> bool:
+    from wsdiag.flaskapp.inprocess import view_reads_socket
+
+    return view_reads_socket(view)
+
+
 def _source_mentions(func, needle: str) -> bool:
     import inspect
 
@@ -259,7 +270,13 @@ def _source_mentions(func, needle: str) -> bool:
 
 def discover(mounts: list[tuple[str, Any]], path_hint: str | None = None) -> tuple[list[dict], list[str]]:
     """Candidate WebSocket routes and notes (hooks that serve sockets) of the mounted apps."""
+    from wsdiag.flaskapp.inprocess import view_reads_socket
     from wsdiag.flaskapp.trace import _names
+
+    scans: dict = {}  # one static scan per module, shared by every view and hook
+
+    def reads(obj) -> bool:  # the same answer `check --app` gives (helpers in the module count)
+        return view_reads_socket(obj, scans)
 
     routes: list[dict] = []
     notes: list[str] = []
@@ -270,7 +287,7 @@ def discover(mounts: list[tuple[str, Any]], path_hint: str | None = None) -> tup
         socket_hooks: dict[str | None, list[str]] = {}
         for key, funcs in list(app.before_request_funcs.items()):
             for f in funcs:
-                if _source_mentions(f, "wsgi.websocket"):
+                if reads(f):
                     socket_hooks.setdefault(key, []).append(_names(f)[0])
         for key, names in socket_hooks.items():
             where = ("app" if key is None else f"blueprint {key!r}") + (f" (mounted at {prefix})" if prefix else "")
@@ -281,26 +298,38 @@ def discover(mounts: list[tuple[str, Any]], path_hint: str | None = None) -> tup
                 continue
             view = app.view_functions.get(rule.endpoint)
             ws = bool(getattr(rule, "websocket", False))
-            reads = view is not None and _source_mentions(view, "wsgi.websocket")
+            reads_ws = view is not None and reads(view)
             bp = rule.endpoint.rpartition(".")[0] or None
             hooked = None in socket_hooks or any(bp and (bp == k or bp.startswith(k + ".")) for k in socket_hooks if k)
-            if not (ws or reads or hooked):
+            if not (ws or reads_ws or hooked):
                 continue
-            if not (ws or reads):
+            if not (ws or reads_ws):
                 hooked_only += 1
                 if hooked_only > MAX_HOOKED_ROUTES:
                     continue
-            reason = "websocket=True" if ws else "view reads wsgi.websocket" if reads else "before_request hook serves sockets"
+            reason = "websocket=True" if ws else "view reads wsgi.websocket" if reads_ws else "before_request hook serves sockets"
             routes.append({
                 "rule": prefix + rule.rule,
                 "endpoint": rule.endpoint,
                 "websocket": ws,
                 "methods": sorted(rule.methods or ()),
                 "blueprint": bp,
-                "reads_wsgi_websocket": reads,
+                "reads_wsgi_websocket": reads_ws,
                 "example_path": prefix + example_path(rule.rule, rule.defaults),
                 "reason": reason,
             })
+        sockets = getattr(getattr(app, "wsgi_app", None), "ws", None)  # flask-sockets' own url_map
+        for rule in (sockets.url_map.iter_rules() if hasattr(getattr(sockets, "url_map", None), "iter_rules") else ()):
+            routes.append({"rule": prefix + rule.rule, "endpoint": rule.endpoint, "websocket": False,
+                           "methods": sorted(rule.methods or ()), "blueprint": None, "reads_wsgi_websocket": True,
+                           "example_path": prefix + example_path(rule.rule, rule.defaults), "reason": "flask-sockets"})
+        if "socketio" in getattr(app, "extensions", {}):  # Flask-SocketIO serves /socket.io/ (a WSGI middleware)
+            sio = app.extensions["socketio"]
+            path = "/" + str(getattr(getattr(sio, "server_options", None), "get", lambda *_: None)("path")
+                             or "socket.io").strip("/") + "/"
+            routes.append({"rule": prefix + path, "endpoint": None, "websocket": None, "methods": ["GET"],
+                           "blueprint": None, "reads_wsgi_websocket": False, "example_path": prefix + path,
+                           "reason": "Flask-SocketIO"})
     if hooked_only > MAX_HOOKED_ROUTES:
         notes.append(f"{hooked_only} rules could be served by such hooks; the first {MAX_HOOKED_ROUTES} are listed")
     seen, unique = set(), []
@@ -326,7 +355,7 @@ def _hint_route(mounts, path: str) -> dict:
             view = app.view_functions.get(rule.endpoint)
             entry.update(rule=prefix + rule.rule, endpoint=rule.endpoint, websocket=bool(getattr(rule, "websocket", False)),
                          methods=sorted(rule.methods or ()), blueprint=rule.endpoint.rpartition(".")[0] or None,
-                         reads_wsgi_websocket=view is not None and _source_mentions(view, "wsgi.websocket"))
+                         reads_wsgi_websocket=view is not None and _view_reads_socket(view))
             return entry
         break
     return entry
@@ -335,8 +364,11 @@ def _hint_route(mounts, path: str) -> dict:
 # -- the child ------------------------------------------------------------------------------
 
 def _emit(info: dict, port: int) -> None:
-    sys.stdout.write(f"{READY_PREFIX} {json.dumps(info, default=str)} {port}\n")
-    sys.stdout.flush()
+    from wsdiag.proc import signal_ready
+
+    if not signal_ready(dict(info, port=port)):  # started by hand: say it on stdout
+        sys.stdout.write(f"{READY_PREFIX} {json.dumps(info, default=str)} {port}\n")
+        sys.stdout.flush()
 
 
 def _fail(message: str) -> None:
@@ -421,7 +453,8 @@ def _watch_stdin_thread() -> None:
     threading.Thread(target=watch, daemon=True, name="wsdiag-parent-watch").start()
 
 
-def _serve_gevent(spec_text, path_hint, token, monkey_patch: bool, watch: bool) -> int:
+def _serve_gevent(spec_text, path_hint, token, monkey_patch: bool, watch: bool, websocket: bool = True) -> int:
+    """gevent's WSGIServer, with gevent-websocket's WebSocketHandler (``websocket``) or without."""
     if monkey_patch:
         from gevent import monkey
 
@@ -432,26 +465,50 @@ def _serve_gevent(spec_text, path_hint, token, monkey_patch: bool, watch: bool) 
     def ready(host: str, port: int) -> None:
         _, trace_port = ext.start_channel(token)
         info.update(host=host, app_port=port, trace_port=trace_port,
-                    server="gevent WSGIServer + geventwebsocket WebSocketHandler")
+                    server="gevent WSGIServer + geventwebsocket WebSocketHandler" if websocket
+                    else "gevent WSGIServer (no WebSocketHandler)")
         _emit(info, port)
 
     if watch:
         _watch_stdin_gevent()
-    serve(wsgi, "127.0.0.1", 0, websocket=True, ready=ready, log=None)
+    serve(wsgi, "127.0.0.1", 0, websocket=websocket, ready=ready, log=None)
     return 0
 
 
-def _serve_gunicorn(spec_text, path_hint, token, watch: bool) -> int:
+def _serve_dev(spec_text, path_hint, token, watch: bool) -> int:
+    """Werkzeug's development server, threaded, as ``app.run()`` / ``flask run`` serve the app."""
+    import signal
+
+    wsgi, ext, info = _prepare(spec_text, path_hint, token)
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    _, trace_port = ext.start_channel(token)
+    info.update(host="127.0.0.1", app_port=server.server_port, trace_port=trace_port,
+                server="Werkzeug development server (threaded)")
+    if watch:
+        _watch_stdin_thread()
+    _emit(info, server.server_port)
+    server.serve_forever()
+    return 0
+
+
+def _serve_gunicorn(spec_text, path_hint, token, watch: bool, worker: str = GUNICORN_WORKER) -> int:
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
         _fail("gunicorn is not installed in this environment")
     loaded: dict[str, Any] = {}
+    threads = 1
+    if worker.startswith("gthread"):  # gunicorn:gthread or gunicorn:gthread/8
+        worker, _, n = worker.partition("/")
+        threads = int(n) if n.isdigit() else 8
 
     class App(BaseApplication):
         def load_config(self):
             for key, value in {
-                "bind": ["127.0.0.1:0"], "workers": 1, "worker_class": GUNICORN_WORKER,
+                "bind": ["127.0.0.1:0"], "workers": 1, "worker_class": worker, "threads": threads,
                 "accesslog": None, "errorlog": "-", "loglevel": "warning",
                 "graceful_timeout": 1, "timeout": 30, "post_worker_init": post_worker_init,
             }.items():
@@ -462,12 +519,12 @@ def _serve_gunicorn(spec_text, path_hint, token, watch: bool) -> int:
             loaded.update(ext=ext, info=info)
             return wsgi
 
-    def post_worker_init(worker):
+    def post_worker_init(running):
         ext, info = loaded["ext"], loaded["info"]
-        port = worker.sockets[0].getsockname()[1]
+        port = running.sockets[0].getsockname()[1]
         _, trace_port = ext.start_channel(token)
         info.update(host="127.0.0.1", app_port=port, trace_port=trace_port,
-                    server=f"gunicorn + {GUNICORN_WORKER}")
+                    server=f"gunicorn -k {worker}" + (f" --threads {threads}" if threads > 1 else ""))
         _emit(info, port)
 
     if watch:
@@ -484,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("spec", nargs="?", help="MODULE[:APP] or MODULE:create_app(...); default FLASK_APP")
     parser.add_argument("--path-hint")
     parser.add_argument("--gunicorn", action="store_true")
+    parser.add_argument("--server", help="gevent-websocket | gevent | dev | gunicorn:WORKER (see SERVERS)")
     parser.add_argument("--no-monkey-patch", action="store_true")
     args = parser.parse_args(argv)
     token = os.environ.pop(TOKEN_ENV, None)
@@ -492,9 +550,13 @@ def main(argv: list[str] | None = None) -> int:
     if not token:
         _fail(f"{TOKEN_ENV} is not set (this module is started by wsdiag's start_app)")
     spec_text = args.spec or os.environ.get("FLASK_APP") or None
-    if args.gunicorn:
-        return _serve_gunicorn(spec_text, args.path_hint, token, watch)
-    return _serve_gevent(spec_text, args.path_hint, token, not args.no_monkey_patch, watch)
+    server = args.server or ("gunicorn:" + GUNICORN_WORKER if args.gunicorn else "gevent-websocket")
+    if server.startswith("gunicorn:"):
+        return _serve_gunicorn(spec_text, args.path_hint, token, watch, server.split(":", 1)[1] or GUNICORN_WORKER)
+    if server == "dev":
+        return _serve_dev(spec_text, args.path_hint, token, watch)
+    return _serve_gevent(spec_text, args.path_hint, token, not args.no_monkey_patch, watch,
+                         websocket=server != "gevent")
 
 
 # -- the parent -----------------------------------------------------------------------------
@@ -516,7 +578,7 @@ class RunningApp:
         self.versions = {k: info.get(k) for k in ("flask", "werkzeug", "python")}
         from wsdiag.proc import OutputTail
 
-        self._tail = OutputTail(proc, name="wsdiag-app-log")
+        self._tail = getattr(proc, "tail", None) or OutputTail(proc, name="wsdiag-app-log")
 
     def ws_url(self, path: str = "/") -> str:
         return f"ws://{self.host}:{self.port}{path if path.startswith('/') else '/' + path}"
@@ -554,30 +616,10 @@ class RunningApp:
 
 
 def _end(proc) -> None:
-    import signal
-    import subprocess
+    """The whole session (gunicorn's worker too) and any daemon the app left: ``wsdiag.proc.stop``."""
+    from wsdiag.proc import stop
 
-    try:
-        if proc.stdin is not None and not proc.stdin.closed:
-            proc.stdin.close()
-    except OSError:
-        pass
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            pass
-    try:  # the whole session: gunicorn's worker too
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-    if proc.poll() is None:
-        proc.kill()
-    try:
-        proc.wait(timeout=3)
-    except subprocess.TimeoutExpired:
-        pass
+    stop(proc)
 
 
 def _child_env(extra: dict | None, token: str) -> dict:
@@ -593,7 +635,7 @@ def _child_env(extra: dict | None, token: str) -> dict:
 
 def start_app(spec: str | None = None, *, path_hint: str | None = None, gunicorn: bool = False,
               timeout: float = 20, cwd: str | None = None, python: str | None = None,
-              monkey_patch: bool = True, env: dict | None = None) -> RunningApp:
+              monkey_patch: bool = True, env: dict | None = None, server: str | None = None) -> RunningApp:
     """Start the app in a child under gevent-websocket (or gunicorn), instrumented; wait until ready.
 
     ``spec``: ``MODULE:APP``, ``MODULE:create_app()``, ``MODULE:create_app('arg')``, a file
@@ -603,15 +645,14 @@ def start_app(spec: str | None = None, *, path_hint: str | None = None, gunicorn
     Raises ``AppStartError`` (one line) when the app cannot be imported, built or served.
     """
     import secrets
-    import subprocess
 
-    from wsdiag.proc import SampleError, wait_ready
+    from wsdiag.proc import NotReady, SampleError, spawn, wait_ready_channel
 
     text = spec or (env or {}).get("FLASK_APP") or os.environ.get("FLASK_APP") or None
     if text:
         parse_app_spec(text)  # bad syntax fails here, before any process starts
     python = python or sys.executable
-    if gunicorn and python == sys.executable:
+    if (gunicorn or (server or "").startswith("gunicorn:")) and python == sys.executable:
         import importlib.util
 
         if importlib.util.find_spec("gunicorn") is None:
@@ -622,32 +663,31 @@ def start_app(spec: str | None = None, *, path_hint: str | None = None, gunicorn
         cmd += ["--path-hint", path_hint]
     if gunicorn:
         cmd.append("--gunicorn")
+    if server:
+        cmd += ["--server", server]
     if not monkey_patch:
         cmd.append("--no-monkey-patch")
     try:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=_child_env(env, token), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        proc = spawn(cmd, cwd=cwd, env=_child_env(env, token), stdin=True)
     except OSError as exc:
         raise AppStartError(f"could not run {python}: {_one_line(exc)}") from None
     try:
-        payload, _port = wait_ready(proc, READY, timeout)
-        info = json.loads(payload)
+        info = wait_ready_channel(proc, timeout)
+        if "error" in info:
+            raise AppStartError(str(info["error"]))
+        return RunningApp(proc, info, token)
+    except NotReady:
+        _end(proc)
+        raise AppStartError(f"the app was not ready within {timeout:g} s") from None
     except SampleError as exc:
         _end(proc)
-        _close(proc)
-        msg = str(exc)
-        if msg.startswith("no 'listening' line"):
-            raise AppStartError(f"the app was not ready within {timeout:g} s") from None
-        raise AppStartError(f"the app exited before it was ready: {msg}") from None
-    except (ValueError, OSError) as exc:
+        raise AppStartError(f"the app exited before it was ready: {exc}") from None
+    except (KeyError, TypeError, ValueError, OSError) as exc:
         _end(proc)
-        _close(proc)
         raise AppStartError(f"unreadable ready line from the app server: {_one_line(exc)}") from None
-    if "error" in info:
+    except BaseException:  # AppStartError, Ctrl-C: nothing outlives wsdiag
         _end(proc)
-        _close(proc)
-        raise AppStartError(str(info["error"]))
-    return RunningApp(proc, info, token)
+        raise
 
 
 def _close(proc) -> None:

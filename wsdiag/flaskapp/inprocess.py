@@ -42,29 +42,47 @@ class LoadError(Exception):
 
 
 def load_app(spec: str | None):
-    """Load a Flask app the way ``flask --app`` does: ``module:name``, ``module:factory()``,
+    """Load a Flask app the way ``flask --app`` does: ``module:name``, ``module:factory(args)``,
     ``path/to/file.py``, a bare module, FLASK_APP, or ``wsgi.py`` / ``app.py`` in the current directory.
+
+    The ONE loader (``wsdiag.flaskapp.appserver.load_app``, also used by ``probe --app``): a
+    WSGI wrapper (``DispatcherMiddleware``, ProxyFix...) loads too, and ``check_app`` routes
+    every Flask app it mounts.
     """
-    try:
-        from flask.cli import NoAppException, ScriptInfo
-    except ImportError as exc:
-        raise LoadError(f"Flask is not installed here ({exc})") from None
+    from wsdiag.flaskapp import appserver
+
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     spec = spec or os.environ.get("FLASK_APP") or None
     try:
-        info = ScriptInfo(app_import_path=spec, set_debug_flag=False)
-    except TypeError:  # Flask 1.1
-        info = ScriptInfo(app_import_path=spec)
-    what = repr(spec) if spec else "from wsgi.py or app.py"
-    try:
-        return info.load_app()
-    except NoAppException as exc:
-        raise LoadError(f"could not load the app {what}: {_one_line(str(exc))}") from None
-    except SystemExit as exc:
-        raise LoadError(f"could not load the app {what}: importing it called sys.exit({exc.code!r})") from None
-    except Exception as exc:  # the app's own import or factory failed
-        raise LoadError(f"could not load the app {what}: {type(exc).__name__}: {_one_line(str(exc))}") from None
+        loaded = appserver.load_app(appserver.parse_app_spec(spec) if spec else None)
+        mounts = appserver._flask_mounts(loaded)
+    except appserver.AppStartError as exc:
+        raise LoadError(f"could not load the app {repr(spec) if spec else 'from wsgi.py or app.py'}: {exc}") from None
+    except ImportError as exc:
+        raise LoadError(f"Flask is not installed here ({exc})") from None
+    if not mounts:
+        raise LoadError(f"could not load the app {spec!r}: it is not a Flask app")
+    return loaded  # a Flask app, or a WSGI wrapper whose mounted Flask apps check_app routes
+
+
+def view_reads_socket(obj, cache: dict | None = None) -> bool:
+    """Does this view (function or class-based) or hook read ``wsgi.websocket``, itself or through
+    helpers of its module? The ONE answer for ``check --app`` and ``probe --app``'s route discovery
+    (the static scan of the object's module, found with ``inspect``)."""
+    path, qual = _source_of(obj)
+    sources = cache if cache is not None else {}
+    if path not in sources:
+        scan = None
+        if path and os.path.isfile(path):
+            try:
+                with open(path, encoding="utf-8", newline="") as f:
+                    scan = _static.scan_source(f.read(), path)
+            except (OSError, UnicodeDecodeError):
+                scan = None
+        sources[path] = scan
+    scan = sources[path]
+    return bool(scan is not None and scan.parse_error is None and scan.reads_socket(qual))
 
 
 def _one_line(text: str) -> str:
@@ -177,7 +195,29 @@ def _source_of(obj) -> tuple[str | None, str]:
 
 
 def check_app(app, profiles: list[Profile] | None = None, werkzeug: str | None = None, display=None) -> AppCheck:
-    """Route every candidate rule of ``app`` for each profile; no request is served."""
+    """Route every candidate rule of ``app`` (a Flask app, or every Flask app a WSGI wrapper such as
+    ``DispatcherMiddleware`` mounts) for each profile; no request is served."""
+    from wsdiag.flaskapp.appserver import _flask_mounts
+
+    mounts = _flask_mounts(app) or [("", app)]
+    if len(mounts) == 1 and mounts[0][1] is app:
+        return _check_one(app, profiles, werkzeug, display)
+    parts = [_check_one(a, profiles, werkzeug, display) for _, a in mounts]
+    for (prefix, _), part in zip(mounts, parts):
+        for r in part.results:
+            if prefix and hasattr(r, "rule") and isinstance(r.rule, str):
+                r.rule = prefix + r.rule
+    first = parts[0]
+    scans: dict = {}
+    for part in parts:
+        scans.update(part.scans)
+    return AppCheck(first.app_name, first.import_name, [r for p in parts for r in p.results],
+                    [f for p in parts for f in p.findings], sorted({f for p in parts for f in p.files}),
+                    [h for p in parts for h in p.hook_serves], scans=scans)
+
+
+def _check_one(app, profiles: list[Profile] | None = None, werkzeug: str | None = None, display=None) -> AppCheck:
+    """Route every candidate rule of one Flask app for each profile."""
     profiles = [p for p in (profiles or [PROFILES[n] for n in ("chrome", "firefox", "firefox-legacy", "websocket-client", "minimal")])
                 if p.upgrade]
     rel = _advice.release(werkzeug)

@@ -68,6 +68,19 @@ def _names(f: Any) -> tuple[str, str, str]:
     return name, getattr(f, "__qualname__", name), getattr(f, "__module__", None) or "?"
 
 
+def _raised_in(exc: BaseException) -> str | None:
+    """The module of the innermost frame outside Werkzeug, Flask and wsdiag that ``exc`` left:
+    the WSGI middleware or app code it came from (``flask_sockets`` for FAILURES.md FM-16)."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = str(tb.tb_frame.f_globals.get("__name__") or "")
+        if name.split(".")[0] not in ("werkzeug", "flask", "wsdiag"):
+            found = name
+        tb = tb.tb_next
+    return found
+
+
 def _parse_status(line: str | None) -> int | None:
     try:
         return int(str(line).split(None, 1)[0])
@@ -342,7 +355,8 @@ class WsdiagTrace:
         try:
             tr.add("end", status=_parse_status(tr.status_line), status_line=tr.status_line,
                    discarded=tr.ws is not None, socket_closed=tr.socket_closed(),
-                   exception=None if exc is None else type(exc).__name__, ms=tr.ms())
+                   exception=None if exc is None else type(exc).__name__,
+                   raised_in=None if exc is None else _raised_in(exc), ms=tr.ms())
             tr.complete = True
             tr.ctx = None  # do not keep the request alive in the trace store
             doc = tr.document()

@@ -2,9 +2,15 @@
 
 An I/O edge. wsdiag opens the stream itself (same DNS, proxy and TLS handling and the
 same deadline as every other profile) and hands the connected socket to the library, which
-then writes its own request, reads and checks the answer and follows redirects exactly as
-it would for a user.  A thin recorder around the socket keeps the bytes both ways, so the
-diagnosis sees the same evidence as for raw profiles, plus the library's own verdict.
+then writes its own request and reads and checks the answer as it would for a user.  A thin
+recorder around the socket keeps the bytes both ways, so the diagnosis sees the same evidence
+as for raw profiles, plus the library's own verdict.
+
+Bounds (issue 15): the library never follows a redirect (it would open its own socket,
+outside wsdiag's deadline, to any host the server names): a 3xx is recorded as evidence,
+following it is ``--follow``/bisection's job.  After the 101 the recorder stops the library
+at ``MAX_BYTES`` bytes and the watch at ``MAX_FRAMES`` frames or ``MAX_EVENTS`` events
+(a ping storm or a frame flood), the rest summarised in ``after.stream``.
 """
 
 from __future__ import annotations
@@ -22,12 +28,22 @@ from wsdiag.net.transport import (
     Settings,
     classify,
     describe,
+    library_row,
     open_stream,
 )
 
 
+MAX_EVENTS = 64  # events kept per watch (wsdiag.net.session keeps the same bounds)
+MAX_FRAMES = 5000
+MAX_BYTES = 4 << 20
+
+
 class HeadTooLarge(OSError):
     """The answer's head grew past MAX_HEAD before the library finished reading it."""
+
+
+class Flooded(OSError):
+    """The server sent more than MAX_BYTES after the upgrade; wsdiag stopped reading."""
 
 
 class _Recorder:
@@ -44,6 +60,7 @@ class _Recorder:
         self.received = bytearray()
         self.deadline = deadline
         self.handshaking = True
+        self.after_bytes = 0  # bytes read after the handshake
 
     def send(self, data) -> int:
         n = self._sock.send(data)
@@ -68,6 +85,10 @@ class _Recorder:
             self._sock.settimeout(current)
         if len(self.received) < 70000:
             self.received += data
+        if not self.handshaking:
+            self.after_bytes += len(data)
+            if self.after_bytes > MAX_BYTES:
+                raise Flooded(f"over {MAX_BYTES} bytes after the upgrade")
         return data
 
     def __getattr__(self, name):
@@ -100,7 +121,7 @@ def run_library_exchange(
         "socket": rec,
         "timeout": max(clock.left(), 0.05),
         "header": [f"{n}: {v}" for n, v in extra_headers if v != ""],
-        "redirect_limit": 3,
+        "redirect_limit": 0,  # a redirect is evidence; never followed on the library's own socket
     }
     if origin:
         options["origin"] = origin
@@ -112,35 +133,23 @@ def run_library_exchange(
         _split(ex, rec)
         rec.handshaking = False
         rec.deadline = time.monotonic() + settings.watch + 0.25
-        ex.after = _watch(ws, settings.watch)
-    except HeadTooLarge as exc:
+        ex.after = _watch(ws, settings.watch, rec)
+    except Exception as exc:  # noqa: BLE001  one table (transport.classify) sorts every exception
         _split(ex, rec)
-        ex.error_phase, ex.error_kind, ex.error_detail = "response", "response-head-too-large", str(exc)
-        ex.received_before_error = len(rec.received)
-    except websocket.WebSocketBadStatusException as exc:
-        _split(ex, rec)
-        ex.library_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-    except websocket.WebSocketTimeoutException as exc:
-        _split(ex, rec)
-        ex.error_phase, ex.error_kind, ex.error_detail = "response", "no-response", describe(exc)
-        ex.received_before_error = len(rec.received)
-    except websocket.WebSocketConnectionClosedException as exc:
-        _split(ex, rec)
-        if ex.response_head:
-            ex.library_error = f"{type(exc).__name__}: {exc}"
-        else:
-            ex.error_phase, ex.error_kind, ex.error_detail = "response", "closed-before-response", describe(exc)
+        row = library_row(exc)
+        closed_after_head = row == ("closed-before-response", True) and bool(ex.response_head)
+        if (row is not None and row[1] and not closed_after_head) or (row is None and isinstance(exc, OSError)):
+            ex.error_phase, ex.error_kind, ex.error_detail = "response", classify(exc, "response"), describe(exc)
             ex.received_before_error = len(rec.received)
-    except websocket.WebSocketException as exc:
-        _split(ex, rec)
-        ex.library_error = f"{type(exc).__name__}: {str(exc)[:200]}"
-    except OSError as exc:
-        _split(ex, rec)
-        ex.error_phase, ex.error_kind, ex.error_detail = "response", classify(exc, "response"), describe(exc)
-        ex.received_before_error = len(rec.received)
-    except Exception as exc:  # the library can raise odd things on odd bytes; keep the evidence
-        _split(ex, rec)
-        ex.library_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        elif str(exc).startswith("Redirect limit exhausted"):
+            ex.library_error = ("WebSocketException: redirect not followed (websocket-client would follow it "
+                                "on a new connection; wsdiag records it instead)")
+        elif type(exc).__name__ == "WebSocketBadStatusException":
+            # the library's text continues with the answer's headers (Set-Cookie too) and body: the
+            # recorded bytes are the evidence, so only its verdict is kept
+            ex.library_error = f"{type(exc).__name__}: {str(exc).split(' -+-+- ')[0].splitlines()[0][:200]}"
+        else:  # the library's verdict on the answer (or odd bytes it choked on): kept as evidence
+            ex.library_error = f"{type(exc).__name__}: {str(exc)[:200]}"
     finally:
         try:
             sock.close()
@@ -159,19 +168,40 @@ def _split(ex: Exchange, rec: _Recorder) -> None:
     ex.body = data[end:][:4096] if end else b""
 
 
-def _watch(ws, window: float) -> AfterUpgrade:
-    """The library's view of the socket after the 101: ping, text, first answer."""
+def _watch(ws, window: float, rec: _Recorder | None = None) -> AfterUpgrade:
+    """The library's view of the socket after the 101: ping, text, first answer (bounded)."""
+    try:
+        return _watch_bounded(ws, window, rec)
+    finally:
+        if rec is not None:
+            rec.handshaking = True  # the close courtesy must not count as a flood
+
+
+def _watch_bounded(ws, window: float, rec: _Recorder | None) -> AfterUpgrade:
     import websocket
     from websocket import ABNF
 
     start = time.monotonic()
     after = AfterUpgrade(outcome="silent", window_ms=int(window * 1000))
+    stream = {"frames": 0, "bytes": 0, "events_dropped": 0, "capped": False}
+    after.stream = stream
 
     def event(kind: str, **data) -> None:
         t = round((time.monotonic() - start) * 1000.0, 2)
-        after.events.append({"t_ms": t, "event": kind, **data})
+        if len(after.events) < MAX_EVENTS or kind in ("invalid", "note", "capped"):
+            after.events.append({"t_ms": t, "event": kind, **data})
+        else:
+            stream["events_dropped"] += 1
         if kind in ("pong", "data", "close", "eof", "reset", "invalid") and after.first_event_ms is None:
             after.first_event_ms = t
+
+    def capped() -> AfterUpgrade:
+        stream["capped"] = True
+        stream["bytes"] = rec.after_bytes if rec is not None else stream["bytes"]
+        event("capped", frames=stream["frames"], bytes=stream["bytes"])
+        event("note", code="WS431", frames=stream["frames"], bytes=stream["bytes"],
+              window_ms=int((time.monotonic() - start) * 1000))
+        return after
 
     try:
         ws.ping(PING_PAYLOAD)
@@ -185,9 +215,15 @@ def _watch(ws, window: float) -> AfterUpgrade:
         if left <= 0:
             event("window-ended")
             return after
+        if stream["frames"] >= MAX_FRAMES:
+            return capped()
         try:
             ws.settimeout(left)
             opcode, frame = ws.recv_data_frame(True)
+            stream["frames"] += 1
+            stream["bytes"] = rec.after_bytes if rec is not None else 0
+        except Flooded:
+            return capped()
         except websocket.WebSocketTimeoutException:
             event("window-ended")
             return after

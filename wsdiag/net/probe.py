@@ -30,10 +30,15 @@ class ProbeOptions:
     subprotocols: tuple[str, ...] = ()
     extra_headers: tuple[tuple[str, str], ...] = ()
     controls: bool = True
-    concurrency: int = 16
+    concurrency: int = 16  # exchanges in flight; 0: run them in the calling thread, one after another
     # (trace URL, token) of an app instrumented with wsdiag.flaskapp.trace: requests are
     # marked with X-Wsdiag-Probe and each exchange's trace is fetched after it.
     trace: tuple[str, str] | None = None
+    # Socket.IO mode (wsdiag.net.socketio): options, and whether --socketio forces it for every URL
+    socketio: object = None
+    socketio_forced: bool = False
+    # --hold SECONDS: after the probe, hold an idle (and a pinging) session on upgraded URLs
+    hold: float = 0.0
 
 
 
@@ -97,7 +102,66 @@ def _jobs(url: str, opts: ProbeOptions):
 
         jobs.append((("control", "plain-get"), plain))
         jobs.append((("control", "no-such-path"), bogus))
+        variant = slash_variant(target.resource)
+        if variant is not None:
+            def slashed(variant=variant):
+                there = dataclasses.replace(target, resource=variant)
+                req = build_request(PROFILES["minimal"], there, new_key(), extra_headers=opts.extra_headers)
+                return req, run_exchange("slash-variant", there, req.raw, opts.settings)
+
+            jobs.append((("control", "slash-variant"), slashed))
     return target, jobs
+
+
+def add_hold(report: UrlReport, target, opts: ProbeOptions) -> None:
+    """Hold sessions on a URL that upgrades; the finding joins the report's causes (or facts)."""
+    if not any(r.status == 101 for r in report.results if r.counts):
+        return
+    from wsdiag.core.holding import hold_findings
+    from wsdiag.net.hold import hold_pair
+
+    idle, pinged = hold_pair(target, opts.settings, opts.hold, opts.extra_headers)
+    stack = next((f for f in report.facts if f.code == "WS720"), None)
+    proxy = stack.evidence.get("layers", {}).get("proxy") if stack else None
+    for f in hold_findings(idle, pinged, proxy):
+        if f.severity.value == "info":
+            report.facts.append(f)
+        else:
+            report.causes.append(f)
+    for i, f in enumerate(report.causes, 1):
+        f.rank = i
+
+
+def slash_variant(resource: str) -> str | None:
+    """``/ws`` -> ``/ws/`` and ``/ws/`` -> ``/ws`` (query kept); None for the root."""
+    path, sep, query = resource.partition("?")
+    if path in ("", "/"):
+        return None
+    other = path[:-1] if path.endswith("/") else path + "/"
+    return other + sep + query
+
+
+def follow_location(target, runs, opts: ProbeOptions):
+    """One bounded hop: upgrade to a redirect's Location when it names the same host and port."""
+    from wsdiag.core.handshake import BadURL, parse_response_head
+
+    for profile, _req, ex in runs:
+        head = parse_response_head(ex.response_head) if ex.response_head else None
+        if not profile.expect_service or head is None or not (300 <= head.status < 400):
+            continue
+        location = head.get("Location") or ""
+        if location.startswith("/"):
+            there = dataclasses.replace(target, resource=location)
+        else:
+            try:
+                there = parse_target(location)
+            except BadURL:
+                return None
+            if (there.host.lower(), there.port, there.secure) != (target.host.lower(), target.port, target.secure):
+                return None  # another host: wsdiag sends traffic only where it was told to
+        req = build_request(PROFILES["minimal"], there, new_key(), extra_headers=opts.extra_headers)
+        return ("location", f"the redirect target {there.url}", req, run_exchange("location", there, req.raw, opts.settings))
+    return None
 
 
 def _library_request(ex: Exchange, opts: ProbeOptions):
@@ -124,8 +188,25 @@ def _library_request(ex: Exchange, opts: ProbeOptions):
 def probe(urls: Iterable[str], opts: ProbeOptions, on_report: Callable[[UrlReport], None] | None = None) -> list[UrlReport]:
     """Probe every URL (all exchanges concurrently); reports come back in URL order.
 
-    URLs are validated before any traffic is sent (``BadURL`` propagates).
+    URLs are validated before any traffic is sent (``BadURL`` propagates).  Socket.IO URLs
+    (path ``/socket.io/``, an ``EIO=`` query, or ``--socketio``) go to wsdiag.net.socketio.
     """
+    urls = list(urls)
+    forced = getattr(opts, "socketio_forced", False)
+    # a substring pre-check keeps the Engine.IO modules out of a plain probe's start-up
+    if forced or any("socket.io" in u or "EIO=" in u for u in urls):
+        from wsdiag.core.engineio import is_socketio_url
+
+        if not forced and not any(is_socketio_url(parse_target(u).resource) for u in urls):
+            return _probe_websocket(urls, opts, on_report)
+        from wsdiag.net.socketio import probe_with_socketio  # only when a URL needs it (start-up)
+
+        return probe_with_socketio(urls, opts, on_report, _probe_websocket)
+    return _probe_websocket(urls, opts, on_report)
+
+
+def _probe_websocket(urls: Iterable[str], opts: ProbeOptions, on_report: Callable[[UrlReport], None] | None = None) -> list[UrlReport]:
+    """The plain WebSocket probe of ``urls`` (every profile and control)."""
     plans = [(url, *_jobs(url, opts)) for url in urls]
     reports: list[UrlReport] = []
     flat = [fn for _, _, jobs in plans for _, fn in jobs]
@@ -146,12 +227,16 @@ def probe(urls: Iterable[str], opts: ProbeOptions, on_report: Callable[[UrlRepor
                 results[i] = (False, exc)
             done_events[i].set()
 
-    workers = [threading.Thread(target=worker, name="wsdiag-probe", daemon=True)
-               for _ in range(max(1, min(opts.concurrency, len(flat) or 1)))]
+    if opts.concurrency == 0:  # inline in the caller's thread (wsdiag.net.fleet: one URL per fleet worker)
+        workers: list = []
+        worker()
+    else:
+        workers = [threading.Thread(target=worker, name="wsdiag-probe", daemon=True)
+                   for _ in range(max(1, min(opts.concurrency, len(flat) or 1)))]
     for w in workers:
         w.start()
     k = 0
-    for url, target, jobs in plans:
+    for _url, target, jobs in plans:
         done = {}
         for slot, _ in jobs:
             done_events[k].wait()
@@ -166,11 +251,22 @@ def probe(urls: Iterable[str], opts: ProbeOptions, on_report: Callable[[UrlRepor
             runs.append((profile, req, ex))
         plain = done.get(("control", "plain-get"))
         bogus = done.get(("control", "no-such-path"))
+        extra = []
+        slashed = done.get(("control", "slash-variant"))
+        if slashed is not None:
+            extra.append(("slash-variant", f"an upgrade to {slashed[1].url} (the path with the trailing slash toggled)", *slashed))
+        if opts.controls:
+            hop = follow_location(target, runs, opts)
+            if hop is not None:
+                extra.append(hop)
         report = build_report(
             target.url, target.resource, runs,
             plain[1] if plain else None,
             bogus if bogus else None,
+            extra,
         )
+        if opts.hold > 0:
+            add_hold(report, target, opts)
         reports.append(report)
         if on_report is not None:
             on_report(report)

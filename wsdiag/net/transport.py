@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wsdiag.core import frames as fr
 from wsdiag.core.findings import AfterUpgrade, Exchange
 from wsdiag.core.handshake import (
     MAX_HEAD,
@@ -87,8 +86,33 @@ def error_table() -> tuple:
     )
 
 
+# The websocket-client profile's own exceptions, in the same table: matched by class name so
+# that the transport never imports the library.  (name, kind, transport failure?) -- a library
+# exception that is not a transport failure is the library's verdict on the answer, kept as
+# evidence (Exchange.library_error) rather than as an error kind.
+LIBRARY_ROWS: tuple[tuple[str, str, bool], ...] = (
+    ("HeadTooLarge", "response-head-too-large", True),
+    ("WebSocketTimeoutException", "no-response", True),
+    ("WebSocketConnectionClosedException", "closed-before-response", True),
+    ("WebSocketBadStatusException", "", False),
+    ("WebSocketException", "", False),
+)
+
+
+def library_row(exc: BaseException) -> tuple[str, bool] | None:
+    """(kind, transport failure?) for an exception of the websocket-client path, or None."""
+    names = [c.__name__ for c in type(exc).__mro__]
+    for name, kind, failure in LIBRARY_ROWS:
+        if name in names:
+            return kind, failure
+    return None
+
+
 def classify(exc: BaseException, phase: str) -> str:
-    """Map an exception raised in ``phase`` to an error kind (see error_table)."""
+    """Map an exception raised in ``phase`` to an error kind (see error_table, LIBRARY_ROWS)."""
+    row = library_row(exc)
+    if row is not None and row[1]:
+        return row[0]
     for cls, errnos, phases, kind in error_table():
         if not isinstance(exc, cls):
             continue
@@ -127,7 +151,9 @@ class Clock:
     def check(self, phase: str) -> float:
         left = self.left()
         if left <= 0:
-            raise ExchangeError(phase, "connect-timeout" if phase in ("dns", "connect") else "no-response", "deadline reached")
+            kind = {"dns": "name-not-resolved", "connect": "connect-timeout"}.get(phase, "no-response")
+            raise ExchangeError(phase, kind, "no answer from the name server before the deadline" if phase == "dns"
+                                else "deadline reached")
         return left
 
 
@@ -174,8 +200,9 @@ def _resolve(host: str, port: int, clock: Clock) -> list[tuple]:
     worker = threading.Thread(target=run, name="wsdiag-dns", daemon=True)
     worker.start()
     worker.join(clock.check("dns"))
-    if worker.is_alive():
-        raise ExchangeError("dns", "connect-timeout", f"name lookup for {host} did not finish")
+    if worker.is_alive():  # a silent name server: a DNS finding, not a TCP one
+        raise ExchangeError("dns", "name-not-resolved",
+                            f"no answer from the name server within {clock.ms() / 1000:.1f} s")
     if "error" in box:
         exc = box["error"]
         kind = classify(exc, "dns") if isinstance(exc, OSError) else "name-not-resolved"
@@ -334,12 +361,28 @@ def run_exchange(
             if "first_byte_ms" not in ex.timings:
                 ex.timings["first_byte_ms"] = clock.ms()
             buf += chunk
+        head = parse_response_head(buf[:end])
+        while head is not None and 100 <= head.status < 200 and head.status != 101 and len(ex.interim) < 8:
+            # an interim answer (100 Continue, 103 Early Hints): HTTP clients read on to the final one
+            ex.interim.append(buf[:end])
+            buf = buf[end:]
+            end = find_head_end(buf)
+            while end is None:
+                if len(buf) >= MAX_HEAD:
+                    ex.response_head = buf[:MAX_HEAD]
+                    raise ExchangeError("response", "response-head-too-large", f"{MAX_HEAD}")
+                sock.settimeout(max(clock.check("response"), 0.001))
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ExchangeError("response", "closed-before-response", "EOF after an interim 1xx answer")
+                buf += chunk
+                end = find_head_end(buf)
+            head = parse_response_head(buf[:end])
         ex.timings["head_ms"] = clock.ms()
         ex.response_head, rest = buf[:end], buf[end:]
-        head = parse_response_head(ex.response_head)
         if head is not None and head.status == 101:
             if watch:
-                ex.after = watch_socket(sock, rest, settings.watch, clock)
+                ex.after = watch_socket(sock, rest, settings.watch, clock, request, ex.response_head)
             else:
                 ex.body = rest[:MAX_BODY]
         else:
@@ -394,101 +437,13 @@ def _close(sock: socket.socket) -> None:
 # -- after the 101 ---------------------------------------------------------------------
 
 
-def watch_socket(sock: socket.socket, rest: bytes, window: float, clock: Clock) -> AfterUpgrade:
-    """Ping, send a text message, and watch for a bounded window; stop at the first answer.
+def watch_socket(sock: socket.socket, rest: bytes, window: float, clock: Clock,
+                 request: bytes = b"", head: bytes = b"") -> AfterUpgrade:
+    """Ping, send a text message, watch for a bounded window (stop at the first answer), then
+    do the closing handshake; see ``wsdiag.net.session``.
 
-    The outcome is ``pong``/``data`` (served), ``close``/``eof``/``reset`` (ended),
-    ``invalid`` (a frame a client must reject) or ``silent``.
+    Everything ends by the exchange's deadline plus the watch window.
     """
-    start = time.monotonic()
-    end = start + max(window, 0.0)
-    after = AfterUpgrade(outcome="silent", window_ms=int(window * 1000))
-    buf = rest
+    from wsdiag.net.session import watch_session
 
-    def now_ms() -> float:
-        return (time.monotonic() - start) * 1000.0
-
-    def event(kind: str, **data) -> None:
-        data = {"t_ms": round(now_ms(), 2), "event": kind, **data}
-        after.events.append(data)
-        if kind in ("pong", "data", "close", "eof", "reset", "invalid") and after.first_event_ms is None:
-            after.first_event_ms = data["t_ms"]
-
-    def send(frame: bytes, label: str) -> None:
-        try:
-            sock.settimeout(max(min(end - time.monotonic(), clock.left()), 0.05))
-            sock.sendall(frame)
-            event("sent", frame=label)
-        except OSError as exc:
-            event("send-failed", frame=label, detail=describe(exc))
-
-    send(fr.encode(fr.OP_PING, PING_PAYLOAD, os.urandom(4)), "ping")
-    send(fr.encode(fr.OP_TEXT, TEXT_PAYLOAD, os.urandom(4)), "text")
-    done = False
-    while not done:
-        frames_, buf, problems = fr.decode(buf)
-        for f in frames_:
-            info = {"opcode": f.opcode, "frame": f.name, "length": len(f.payload)}
-            if f.opcode == fr.OP_CLOSE:
-                code, reason = fr.parse_close(f.payload)
-                event("close", close_code=code, reason=reason[:120], **info)
-                after.outcome = "close"
-                done = True
-                break
-            if f.opcode == fr.OP_PONG:
-                event("pong", payload_matches=f.payload == PING_PAYLOAD, **info)
-                after.outcome = "pong"
-                done = True
-                break
-            if f.opcode == fr.OP_PING:
-                event("ping", **info)
-                send(fr.encode(fr.OP_PONG, f.payload[:125], os.urandom(4)), "pong")
-                continue
-            event("data", excerpt=f.payload[:80].decode("utf-8", "replace"), **info)
-            after.outcome = "data"
-            done = True
-            break
-        if problems:
-            for p in problems:
-                event("invalid", code=p.code, **p.evidence)
-            after.outcome = "invalid"
-            done = True
-        if done:
-            break
-        left = min(end - time.monotonic(), clock.left() + window)
-        if left <= 0:
-            break
-        try:
-            sock.settimeout(left)
-            chunk = sock.recv(65536)
-        except (socket.timeout, TimeoutError):
-            break
-        except OSError as exc:
-            event("reset", detail=describe(exc))
-            after.outcome = "reset"
-            break
-        if not chunk:
-            event("eof")
-            after.outcome = "eof"
-            break
-        after.received += chunk[: 4096 - len(after.received)] if len(after.received) < 4096 else b""
-        buf += chunk
-    if after.outcome in ("pong", "data"):
-        _polite_close(sock, start)
-    elif after.outcome == "silent":
-        event("window-ended")
-    return after
-
-
-def _polite_close(sock: socket.socket, start: float) -> None:
-    """Send close 1000 and give the server a short, bounded moment to answer it."""
-    try:
-        sock.settimeout(0.2)
-        sock.sendall(fr.encode(fr.OP_CLOSE, fr.close_payload(1000, "wsdiag done"), os.urandom(4)))
-        deadline = time.monotonic() + 0.2
-        while time.monotonic() < deadline:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            if not sock.recv(4096):
-                break
-    except OSError:
-        pass
+    return watch_session(sock, rest, window, clock.deadline + max(window, 0.0), request, head)

@@ -215,24 +215,27 @@ def _gh_prop(text: str) -> str:
 
 def to_github(report: CheckReport) -> str:
     """GitHub Actions workflow commands: one ``::error file=...,line=...::message`` per finding."""
-    lines = []
-    for f in report.findings:
-        e = f.evidence
-        props = []
-        if e.get("file"):
-            props.append(f"file={_gh_prop(pathlib.PurePath(e['file']).as_posix())}")
-            if e.get("line"):
-                props.append(f"line={int(e['line'])}")
-            if e.get("end_line"):
-                props.append(f"endLine={int(e['end_line'])}")
-            if e.get("column"):
-                props.append(f"col={int(e['column'])}")
-            if e.get("end_column") and e.get("end_line") == e.get("line"):
-                props.append(f"endColumn={int(e['end_column'])}")
-        props.append(f"title={_gh_prop(f'{f.code} {f.info.name}')}")
-        message = f"{f.summary}\nfix: {finding_fix(f)}"
-        lines.append(f"::{GITHUB_LEVEL[f.severity.value]} {','.join(props)}::{_gh_data(message)}")
+    lines = [github_line(f) for f in report.findings]
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def github_line(f: Finding) -> str:
+    """One finding as a GitHub Actions workflow command (no trailing newline)."""
+    e = f.evidence
+    props = []
+    if e.get("file"):
+        props.append(f"file={_gh_prop(pathlib.PurePath(e['file']).as_posix())}")
+        if e.get("line"):
+            props.append(f"line={int(e['line'])}")
+        if e.get("end_line"):
+            props.append(f"endLine={int(e['end_line'])}")
+        if e.get("column"):
+            props.append(f"col={int(e['column'])}")
+        if e.get("end_column") and e.get("end_line") == e.get("line"):
+            props.append(f"endColumn={int(e['end_column'])}")
+    props.append(f"title={_gh_prop(f'{f.code} {f.info.name}')}")
+    message = f"{f.summary}\nfix: {finding_fix(f)}"
+    return f"::{GITHUB_LEVEL[f.severity.value]} {','.join(props)}::{_gh_data(message)}"
 
 
 # -- human (rich) ----------------------------------------------------------------------
@@ -256,10 +259,17 @@ def summary_line(report: CheckReport, fail_on: str) -> str:
 
 def human_renderables(report: CheckReport, fail_on: str = "error") -> list:
     """Rich renderables: versions and advice, each finding with its source line and fix diff, routes, fixes."""
+    out: list = human_head(report)
+    for f in report.findings:
+        out.extend(human_finding(f))
+    out.extend(human_tail(report, fail_on))
+    return out
+
+
+def human_head(report: CheckReport) -> list:
+    """The title line (versions) and the environment advice: what a streaming run prints first."""
     from rich.markup import escape
     from rich.padding import Padding
-    from rich.syntax import Syntax
-    from rich.table import Table
     from rich.text import Text
 
     out: list = []
@@ -270,34 +280,55 @@ def human_renderables(report: CheckReport, fail_on: str = "error") -> list:
     out.append(Text.from_markup(f"[bold]{escape(title)}[/]  [dim]({escape(head)})[/]"))
     for line in report.advice:
         out.append(Padding(Text(line, style="dim"), (0, 0, 0, 2)))
-    for f in report.findings:
-        e = f.evidence
-        sev = f.severity.value
-        where = f"{e['file']}:{e.get('line')}:{e.get('column')}" if e.get("file") else f"({f.subject})"
-        out.append(Text.from_markup(f"\n[bold]{escape(where)}[/] [{SEVERITY_STYLE[sev]}]{f.code} {escape(f.info.name)}[/] [dim]({sev})[/]"))
-        out.append(Padding(Text(f.summary), (0, 0, 0, 2)))
-        if e.get("source") is not None and e.get("line"):
-            num = str(e["line"])
-            src = e["source"].expandtabs(4)
-            caret_from = max(0, int(e.get("column") or 1) - 1)
-            caret_to = int(e.get("end_column") or 0) - 1 if e.get("end_line") in (None, e.get("line")) else len(src)
-            width = max(1, min(len(src), caret_to) - caret_from) if caret_to > caret_from else 1
-            out.append(Padding(Text(f"{num} │ {src}"), (0, 0, 0, 4)))
-            out.append(Padding(Text(" " * len(num) + " │ " + " " * caret_from + "^" * width, style="bold red"), (0, 0, 0, 4)))
-        clients = e.get("clients")
-        if clients:
-            out.append(Padding(Text("clients: " + ", ".join(f"{k} → {val}" for k, val in clients.items()), style="dim"), (0, 0, 0, 2)))
-        if e.get("hooks_run"):
-            out.append(Padding(Text("before_request hooks that still run: " + ", ".join(f"{h}()" for h in e["hooks_run"]), style="dim"), (0, 0, 0, 2)))
-        fix = finding_fix(f)
-        first, _, rest = fix.partition("\n")
-        out.append(Padding(Text(f"fix: {first}"), (0, 0, 0, 2)))
-        if rest.strip():
-            out.append(Padding(Syntax(rest.rstrip("\n"), "python", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
-        if e.get("diff"):
-            out.append(Padding(Syntax(e["diff"].rstrip("\n"), "diff", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
-        if e.get("fix_blocker") and f.code in ("WS501", "WS601"):
-            out.append(Padding(Text(f"--fix will not change this: {e['fix_blocker']}", style="italic"), (0, 0, 0, 2)))
+    return out
+
+
+def human_finding(f: Finding) -> list:
+    """One finding: location, summary, source line with a caret, fix and diff."""
+    from rich.markup import escape
+    from rich.padding import Padding
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    out: list = []
+    e = f.evidence
+    sev = f.severity.value
+    where = f"{e['file']}:{e.get('line')}:{e.get('column')}" if e.get("file") else f"({f.subject})"
+    out.append(Text.from_markup(f"\n[bold]{escape(where)}[/] [{SEVERITY_STYLE[sev]}]{f.code} {escape(f.info.name)}[/] [dim]({sev})[/]"))
+    out.append(Padding(Text(f.summary), (0, 0, 0, 2)))
+    if e.get("source") is not None and e.get("line"):
+        num = str(e["line"])
+        src = e["source"].expandtabs(4)
+        caret_from = max(0, int(e.get("column") or 1) - 1)
+        caret_to = int(e.get("end_column") or 0) - 1 if e.get("end_line") in (None, e.get("line")) else len(src)
+        width = max(1, min(len(src), caret_to) - caret_from) if caret_to > caret_from else 1
+        out.append(Padding(Text(f"{num} │ {src}"), (0, 0, 0, 4)))
+        out.append(Padding(Text(" " * len(num) + " │ " + " " * caret_from + "^" * width, style="bold red"), (0, 0, 0, 4)))
+    clients = e.get("clients")
+    if clients:
+        out.append(Padding(Text("clients: " + ", ".join(f"{k} → {val}" for k, val in clients.items()), style="dim"), (0, 0, 0, 2)))
+    if e.get("hooks_run"):
+        out.append(Padding(Text("before_request hooks that still run: " + ", ".join(f"{h}()" for h in e["hooks_run"]), style="dim"), (0, 0, 0, 2)))
+    fix = finding_fix(f)
+    first, _, rest = fix.partition("\n")
+    out.append(Padding(Text(f"fix: {first}"), (0, 0, 0, 2)))
+    if rest.strip():
+        out.append(Padding(Syntax(rest.rstrip("\n"), "python", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
+    if e.get("diff"):
+        out.append(Padding(Syntax(e["diff"].rstrip("\n"), "diff", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
+    if e.get("fix_blocker") and f.code in ("WS501", "WS601"):
+        out.append(Padding(Text(f"--fix will not change this: {e['fix_blocker']}", style="italic"), (0, 0, 0, 2)))
+    return out
+
+
+def human_tail(report: CheckReport, fail_on: str = "error") -> list:
+    """Routes, fixes, skipped files and the summary line: what comes after the findings."""
+    from rich.markup import escape
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    out: list = []
     if report.routes:
         names = report.profiles or [p["profile"] for p in report.routes[0]["profiles"]]
         out.append(Text.from_markup("\n[bold]WebSocket routes[/], routed by the installed Werkzeug "
