@@ -512,6 +512,10 @@ def write_report(path: Path, groups: list[tuple[str, str, list[Cmd]]], peers: di
 # -- the benchmark -----------------------------------------------------------------------
 
 
+class _StartupOnly(Exception):
+    """--startup-only: group 1 is measured; skip the other groups."""
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt  # so that SIGTERM, like Ctrl-C, runs the finally that stops the server
 
@@ -525,7 +529,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet-urls", type=int, default=10_000, help="URLs in the large fleet run (issue 14: 10,000)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 5/3/2/1 rounds (figures are noisy)")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--startup-only", action="store_true",
+                        help="only group 1 (start-up and one handshake) and its import profile; write --out "
+                             "(default then: benchmarks/.work/STARTUP.md, so RESULTS.md is not overwritten)")
     args = parser.parse_args(argv)
+    if args.startup_only and args.out == HERE / "RESULTS.md":
+        args.out = WORK / "STARTUP.md"
     if args.quick:
         args.runs, args.check_runs, args.batch_runs, args.scale_runs = 5, 3, 2, 1
     WORK.mkdir(exist_ok=True)
@@ -571,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
             Cmd("help", "`wsdiag --help`", [wsdiag, "--help"], prints(b"Usage")),
             Cmd("version", "`wsdiag --version`", [wsdiag, "--version"], prints(b"wsdiag")),
             Cmd("imp-cli", "import `wsdiag.cli` only", [PY, "-c", "import wsdiag.cli"], exit_is(0)),
+            Cmd("imp-click-ws", "`python -c \"import click, websocket\"` (the part of a default probe wsdiag does not own)",
+                [PY, "-c", "import click, websocket"], exit_is(0)),
             Cmd("imp-probe", "imports of a default probe, no traffic",
                 [PY, "-c", "import wsdiag.cli, wsdiag.core.handshake, wsdiag.ui.render, wsdiag.net.probe, wsdiag.net.libclient, websocket"],
                 exit_is(0)),
@@ -614,6 +625,14 @@ def main(argv: list[str] | None = None) -> int:
             notes.append("wscat: not found (run.sh installs it with npm into benchmarks/node_modules); its row is missing.")
         print(f"group 1: {len(single)} commands × {args.runs} rounds", file=sys.stderr)
         measure(single, args.runs, warmup=3)
+        check: list[Cmd] = []
+        many: list[Cmd] = []
+        scale: list[Cmd] = []
+        if args.startup_only:
+            print("profiling imports", file=sys.stderr)
+            profiles = [("`wsdiag probe URL --json` (default profiles)", import_profile(["probe", url, "--json"])),
+                        ("`wsdiag --help`", import_profile(["--help"]))]
+            raise _StartupOnly
 
         # -- group 2: check --app on a 1,000-route app vs flask routes ----------------------
         import gen_app  # benchmarks/gen_app.py (this directory is sys.path[0])
@@ -621,7 +640,6 @@ def main(argv: list[str] | None = None) -> int:
         gen_app.write(1000, WORK)
         app_env = {"PYTHONPATH": str(WORK) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    "FLASK_APP": "genapp_1000:app"}
-        check = []
         if flask:
             check.append(Cmd("flask-routes", "`flask --app genapp_1000:app routes`",
                              [flask, "--app", "genapp_1000:app", "routes"], prints(b"bp19.ws999"),
@@ -669,11 +687,13 @@ def main(argv: list[str] | None = None) -> int:
             ("`wsdiag probe URL --json` (default profiles)", import_profile(["probe", url, "--json"])),
             ("`wsdiag --help`", import_profile(["--help"])),
         ]
+    except _StartupOnly:
+        pass
     finally:
         server.stop()
 
     peers = {
-        "help": "click", "version": "click", "imp-cli": "click", "imp-probe": "click", "floor-one": "click",
+        "help": "click", "version": "click", "imp-cli": "click", "imp-click-ws": "click", "imp-probe": "click", "floor-one": "click",
         "probe": "click", "probe-nc": "click", "probe-raw": "click", "probe-min": "click", "probe-min-nc": "click",
         "websocat": "click", "wscat": "click", "pass": "click",
         "S-pass": "S-click", "S-help": "S-click", "S-probe": "S-click", "S-probe-min-nc": "S-click",
@@ -690,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
         Target("clean start (`python -S`): `probe --json` vs `import click` (no target)", "S-probe", "S-click", None),
         Target("clean start (`python -S`): `--help` vs `import click` (no target)", "S-help", "S-click", None),
         Target("`probe -p minimal --no-controls` vs `import click` (no target)", "probe-min-nc", "click", None),
+        Target("`import click, websocket` vs `import click` (no target: the floor of a default probe)", "imp-click-ws",
+               "click", None),
         Target("`probe --json` (default) vs websocat (no target)", "probe", "websocat", None),
         Target("`probe --json` (default) vs the stdlib floor (no target)", "probe", "floor-one", None),
         Target("`check --app` (1,000 routes) ≤ 1.5× `flask routes`", "check", "flask-routes", 1.5),

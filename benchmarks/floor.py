@@ -13,8 +13,8 @@ handshake, check the 101 and Sec-WebSocket-Accept, send a masked text message, r
 until the text comes back, send close 1000 and wait (bounded) for the server's close or EOF.
 (wsdiag sends a ping and a text and stops at the first answer; the floor sends no ping:
 waiting for the echo after a ping cost ~40 ms per exchange here - the server's pong and echo
-are two small writes, likely Nagle's algorithm meeting a delayed ACK - which is not the
-client's cost.)  ``one`` prints the echoed text; ``batch`` prints ``N ok, M failed`` and
+are two small writes and the server sets no TCP_NODELAY, so Nagle's algorithm holds the second
+until the client's delayed ACK, ~40 ms; measured in RESULTS.md's analysis - not the client's cost.)  ``one`` prints the echoed text; ``batch`` prints ``N ok, M failed`` and
 exits 1 if any failed.  Every wait is bounded by --timeout.
 """
 

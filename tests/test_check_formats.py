@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from wsdiag.ui import report_formats
-from wsdiag.core.findings import Finding
+from wsdiag.core.findings import Finding, Location
 from wsdiag.check.result import CheckReport
 from wsdiag.check.run import CheckOptions, run_check
 
@@ -110,7 +110,7 @@ def test_junit_lists_routes_that_work(app_report):
 
 
 def test_github_escapes_properties_and_data():
-    f = Finding("WS504", {"file": "a,b:c.py", "line": 3, "column": 1, "call": "x\ny", "server": "100%"})
+    f = Finding("WS504", {"call": "x\ny", "server": "100%"}, location=Location("a,b:c.py", 3, 1))
     out = report_formats.to_github(CheckReport("static", [f]))
     assert out.startswith("::error file=a%2Cb%3Ac.py,line=3,col=1,title=WS504 server-without-websocket-handler::")
     assert "x%0Ay" in out and "100%25" in out and out.count("\n") == 1

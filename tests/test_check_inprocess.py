@@ -31,13 +31,13 @@ def test_seed_route_hidden_400_for_every_client():
     """Variant 1: each default profile meets WebsocketMismatch; the app-level hooks (none) and the view never run."""
     report = check("fixtures.check.seed_route:app")
     (f,) = report.findings
-    assert f.code == "WS601" and f.evidence["file"] == "fixtures/check/seed_route.py" and f.evidence["line"] == 21
+    assert f.code == "WS601" and f.location.file == "fixtures/check/seed_route.py" and f.location.line == 21
     r = route(report, "/ws")
     assert [(p["profile"], p["routing"], p["status"], p["outcome"], p["detected"]) for p in r["profiles"]] == [
         (n, "WebsocketMismatch", 400, "hidden", True)
         for n in ("chrome", "firefox", "firefox-legacy", "websocket-client", "minimal")]
     assert r["plain_get"] == "match ws"  # a browser visit still reaches the view
-    assert "+@app.route('/ws', websocket=True)" in f.evidence["diff"]
+    assert "+@app.route('/ws', websocket=True)" in f.fix.diff
 
 
 def test_seed_hook_is_the_workaround_and_seed_fixed_passes():
@@ -65,7 +65,7 @@ def test_factory_nested_blueprints_methodview_and_strict_slashes():
     slash = next(f for f in report.findings if f.code == "WS507")
     assert slash.evidence["hidden"] == "308 redirect" and slash.evidence["alt_path"] == "'/api/chat/rooms/live'"
     echo = next(f for f in report.findings if f.code == "WS601" and f.evidence["rule"] == "/echo")
-    assert echo.evidence["line"] == 71 and echo.evidence["view"] == "EchoView()"
+    assert echo.location.line == 71 and echo.evidence["view"] == "EchoView()"
     assert {q["outcome"] for q in route(report, "/feed")["profiles"]} == {"view"}
 
 

@@ -27,19 +27,24 @@ def found(scans, werkzeug=NEW):
 
 
 def codes(findings) -> list[tuple[str, int]]:
-    return [(f.code, f.evidence["line"]) for f in findings]
+    return [(f.code, f.location.line) for f in findings]
 
 
 def test_seed_route_is_flagged_at_the_decorator():
     """Report variant 1: WS501 at the @app.route line, with the source line, the fix and its diff."""
     (f,) = found(scan("seed_route.py"))
-    e = f.evidence
-    assert (f.code, e["line"], e["column"], e["end_column"]) == ("WS501", 21, 2, 18)
-    assert e["source"] == "@app.route('/ws')"
+    e, at, fix = f.evidence, f.location, f.fix
+    assert (f.code, at.line, at.column, at.end_column) == ("WS501", 21, 2, 18)
+    assert at.source == "@app.route('/ws')"
     assert e["route"] == "'/ws'" and e["view"] == "ws()"
-    assert e["fix_blocker"] is None
-    assert "-@app.route('/ws')\n+@app.route('/ws', websocket=True)\n" in e["diff"]
-    assert "websocket=True" in e["advice"]
+    assert fix.blocker is None
+    assert "-@app.route('/ws')\n+@app.route('/ws', websocket=True)\n" in fix.diff
+    assert "websocket=True" in fix.advice
+    # on the wire (JSON, cache) they are the evidence keys they always were
+    wire = f.to_dict()["evidence"]
+    assert (wire["file"], wire["line"], wire["column"], wire["end_column"]) == (at.file, 21, 2, 18)
+    assert wire["diff"] == fix.diff and "fix_blocker" not in wire and "line" not in e
+    assert type(f).from_wire(f.code, wire, f.subject, f.confidence) == f
 
 
 def test_seed_hook_is_the_workaround_with_the_proper_fix():
@@ -48,8 +53,8 @@ def test_seed_hook_is_the_workaround_with_the_proper_fix():
     assert f.code == "WS502" and f.severity.value == "warning"
     assert f.evidence["hook"] == "before()" and f.evidence["level"] == "app"
     assert f.evidence["helpers"] == ["websocket_handler()"]
-    assert '@app.route("/ws", websocket=True)' in f.evidence["advice"]
-    assert 'websocket_handler(request.environ["wsgi.websocket"])' in f.evidence["advice"]
+    assert '@app.route("/ws", websocket=True)' in f.fix.advice
+    assert 'websocket_handler(request.environ["wsgi.websocket"])' in f.fix.advice
 
 
 def test_seed_fixed_passes():
@@ -61,7 +66,7 @@ def test_source_is_never_imported():
     """The static scan reads text: a module whose import would fail is still scanned."""
     assert "fixtures.check.flask_sockets_app" not in sys.modules
     (f,) = found(scan("flask_sockets_app.py"))
-    assert (f.code, f.evidence["line"], f.evidence["route"]) == ("WS503", 13, "'/echo'")
+    assert (f.code, f.location.line, f.evidence["route"]) == ("WS503", 13, "'/echo'")
     assert "fixtures.check.flask_sockets_app" not in sys.modules
 
 
@@ -72,7 +77,7 @@ def test_factory_blueprints_methodview_helper_and_strict_slashes():
     room, slash, echo = fs
     assert room.evidence["view"] == "room_socket()"  # reads through current_socket()
     assert echo.evidence["view"] == "class EchoView" and echo.evidence["via"] == "add_url_rule"
-    assert slash.evidence["alt_path"] == "'/live'" and "strict_slashes=False" in slash.evidence["diff"]
+    assert slash.evidence["alt_path"] == "'/live'" and "strict_slashes=False" in slash.fix.diff
 
 
 def test_views_inside_a_factory_get_pythons_qualnames():
@@ -93,22 +98,22 @@ def test_websocket_rule_with_post_is_ws506():
 def test_servers_without_websocket_handler_are_ws504():
     fs = found(scan("servers_app.py"))
     assert [(f.code, f.evidence["call"]) for f in fs] == [("WS504", "WSGIServer(...)"), ("WS504", "app.run()")]
-    assert "handler_class=WebSocketHandler" in fs[0].evidence["diff"]
-    assert "WSGIServer((\"127.0.0.1\", 5000), app, handler_class=WebSocketHandler)" in fs[1].evidence["diff"]
+    assert "handler_class=WebSocketHandler" in fs[0].fix.diff
+    assert "WSGIServer((\"127.0.0.1\", 5000), app, handler_class=WebSocketHandler)" in fs[1].fix.diff
 
 
 def test_gunicorn_worker_classes_are_ws505_in_config_procfile_and_scripts():
     """sync (default), gevent and --worker-class= forms; the right worker and pip lines are not flagged."""
     fs = found([scan("deploy/gunicorn.conf.py"), scan("deploy/Procfile"), scan("deploy/run.sh")])
     fs.sort(key=sort_key)
-    got = [(f.code, Path(f.evidence["file"]).name, f.evidence["line"], f.evidence.get("worker")) for f in fs]
+    got = [(f.code, Path(f.location.file).name, f.location.line, f.evidence.get("worker")) for f in fs]
     assert got == [
         ("WS505", "Procfile", 1, "gevent"),
         ("WS505", "gunicorn.conf.py", 4, "gevent"),
         ("WS505", "run.sh", 4, "sync (the default: no -k given)"),
         ("WS504", "run.sh", 6, None),
     ]
-    conf = next(f for f in fs if f.evidence["file"].endswith(".py")).evidence["diff"]
+    conf = next(f for f in fs if f.location.file.endswith(".py")).fix.diff
     assert '+worker_class = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"' in conf
 
 
@@ -123,16 +128,16 @@ def test_advice_follows_the_installed_werkzeug(werkzeug, code):
     """1.0.x: the plain rule works (do not add websocket=True); 2.0.0/2.0.1: both rules; >= 2.0.2: websocket=True."""
     (f,) = found(scan("seed_route.py"), werkzeug)
     assert f.code == code
-    advice = f.evidence["advice"]
+    advice = f.fix.advice
     if werkzeug == "1.0.1":
-        assert "do NOT add websocket=True" in advice and "diff" not in f.evidence
+        assert "do NOT add websocket=True" in advice and f.fix.diff is None
     elif werkzeug == "2.0.1":
         assert "both rules" in advice and "Chrome" in f.evidence["consequence"]
-        assert "2.0.1" in f.evidence["fix_blocker"] and "diff" not in f.evidence
+        assert "2.0.1" in f.fix.blocker and f.fix.diff is None
     elif werkzeug == "2.0.2":
-        assert f.evidence["fix_blocker"] is None and f.evidence["diff"]
+        assert f.fix.blocker is None and f.fix.diff
     else:
-        assert "not installed" in f.evidence["fix_blocker"]
+        assert "not installed" in f.fix.blocker
 
 
 @pytest.mark.parametrize("werkzeug,code", [("1.0.1", "WS706"), ("2.0.0", "WS701"), ("3.0.6", None)])
@@ -144,7 +149,7 @@ def test_websocket_true_rules_on_old_werkzeug(werkzeug, code):
 
 def test_fix_refusals_name_the_reason():
     """A page view, two rules on one view, **options and a POST-only rule are never rewritten."""
-    blockers = {f.evidence["route"]: f.evidence["fix_blocker"] for f in found(scan("page_app.py"))}
+    blockers = {f.evidence["route"]: f.fix.blocker for f in found(scan("page_app.py"))}
     assert "render_template_string(...)" in blockers["'/chat'"] and "plain HTTP pages" in blockers["'/chat'"]
     assert "2 rules" in blockers["'/a/ws'"] and "2 rules" in blockers["'/b/ws'"]
     assert "**options" in blockers["'/opts/ws'"]
@@ -168,8 +173,8 @@ def test_columns_are_characters_not_utf8_bytes():
            '@app.route("/ünï")\ndef ws():\n    return request.environ.get("wsgi.websocket") or "é"\n')
     s = static.scan_source(src, "m.py")
     r = next(r for r in s.routes if r.rule == "/ünï")
-    f = next(f for f in static.findings([s], NEW) if f.evidence["line"] == 4)
-    assert f.evidence["column"] == 2 and f.evidence["end_column"] == 19  # in UTF-8 bytes it would be 22
+    f = next(f for f in static.findings([s], NEW) if f.location.line == 4)
+    assert f.location.column == 2 and f.location.end_column == 19  # in UTF-8 bytes it would be 22
     assert static.apply_edits(src, [r.edit]).splitlines()[3] == '@app.route("/ünï", websocket=True)'
 
 
@@ -221,7 +226,7 @@ def test_syntax_errors_are_recorded_not_raised():
     s = static.scan_source("def broken(:\n", "bad.py")
     assert s.parse_error and s.parse_error[0] == 1 and s.routes == []
     (f,) = static.findings([s], NEW)
-    assert f.code == "WS511" and f.severity.value == "error" and f.evidence["line"] == 1
+    assert f.code == "WS511" and f.severity.value == "error" and f.location.line == 1
     assert "invalid syntax" in f.evidence["message"]
 
 

@@ -155,3 +155,21 @@ def test_cli_import_does_not_load_heavy_packages():
             "print(sorted(m for m in ('flask','gevent','rich','websocket','werkzeug') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30).stdout.strip()
     assert out == "[]"
+
+
+def test_every_float_option_refuses_nan_and_inf():
+    """Every float option of every command refuses nan/inf with a usage error (exit 2)."""
+    import click
+
+    from wsdiag.cli import FiniteFloat, main
+
+    floats = []
+    for name, cmd in main.commands.items():
+        for p in cmd.params:
+            if isinstance(p.type, click.types.FloatParamType):
+                floats.append((name, p.name))
+                assert isinstance(p.type, FiniteFloat), f"{name} --{p.name} accepts nan: use FiniteFloat"
+                for bad in ("nan", "inf", "-inf"):
+                    with pytest.raises(click.BadParameter):
+                        p.type.convert(bad, p, None)
+    assert len(floats) >= 6  # probe's timeout/watch/hold/app-timeout/rate, bisect's, replay's

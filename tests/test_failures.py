@@ -373,3 +373,23 @@ def test_unknown_stack_says_so_and_names_the_command(stack):
     report = run(stack("wsproto").url(), ["all"], controls=False)
     fact = next(f for f in report.facts if f.code in ("WS720", "WS721"))
     assert fact.code == "WS720" and fact.evidence["layers"]["websocket"].startswith("wsproto")
+
+
+def test_fm11_flask_sock_under_websocket_handler_is_a_double_handshake(stack):
+    """FM-11: flask-sock under gunicorn's GeventWebSocketWorker (gevent-websocket's handler) answers the upgrade
+    twice; the second 'HTTP/1.1 101' lands in the frame stream. The lead cause says so (WS707),
+    never a story about the view, and its fix keeps the app on its own stack."""
+    report = run(stack("gunicorn-gws", "fixtures.failures.sock_echo").url(), ["chrome", "minimal"])
+    assert {r.status for r in report.results if r.counts} == {101}
+    f = lead(report)
+    assert (f.code, f.confidence) == ("WS707", "likely")
+    assert f.evidence["line"].startswith("HTTP/1.1 101")
+    assert not [c for c in report.causes if c.code.startswith("WS6")]
+    from wsdiag.core.codes import lookup
+
+    assert "without gevent-websocket's WebSocketHandler" in lookup("WS707").fix
+
+
+def test_fm11_is_not_claimed_for_a_healthy_flask_sock_server(stack):
+    report = run(stack("pywsgi", "fixtures.failures.sock_echo").url(), ["chrome", "minimal"])
+    assert "WS707" not in [c.code for c in report.causes]

@@ -194,7 +194,7 @@ def test_streaming_scan_equals_the_whole_project_scan(tmp_path):
             continue
         scans.append(static.scan_file(check_run.display_path(path), text, explicit))
     whole = static.findings([s for s in scans if not s.error], "3.1.3")
-    key = lambda f: (f.code, f.evidence.get("file"), f.evidence.get("line"), f.evidence.get("column"))  # noqa: E731
+    key = lambda f: (f.code, f.location and (f.location.file, f.location.line, f.location.column))  # noqa: E731
     assert sorted(map(key, streamed.findings)) == sorted(map(key, whole))
     assert len(streamed.findings) > 10
 

@@ -298,9 +298,10 @@ def test_path_hint_listed_first():
 
 
 def test_stop_ends_the_child_and_parent_loss_ends_it_too():
-    """stop() ends the child; a child whose parent vanished (stdin closed) ends itself."""
+    """stop() ends the child; a child whose parent vanished (its lifeline closed) ends itself."""
     app = start_app("fixtures.trace.seed_fixed", cwd=str(ROOT), python=PYTHON)
-    app.proc.stdin.close()  # what the OS does when the parent dies
+    os.close(app.proc.lifeline)  # what the OS does when the parent dies
+    app.proc.lifeline = None
     try:
         app.proc.wait(timeout=5)
     finally:

@@ -16,6 +16,13 @@ Guarantees (issue 15):
 * ``stop`` ends the whole group (TERM, then KILL), then every process still carrying the
   child's mark or holding its pipes (daemons that left the group), on every exit path:
   callers use ``try/finally``, and an ``atexit`` hook stops whatever is still running.
+* When wsdiag cannot run ``stop`` (it was SIGKILLed, crashed hard), the child ends itself:
+  ``spawn`` hands it the read end of a *lifeline* pipe (fd named by ``WSDIAG_LIFELINE_FD``)
+  whose only writer is this process and which nobody ever writes to; the kernel closes the
+  write end when wsdiag dies, the child's watcher sees EOF and ends its process group
+  (SIGTERM, then SIGKILL after ``LIFELINE_GRACE`` s).  The one mechanism for every server
+  child (the sample and the app server): ``wsdiag.flaskapp.server.watch_parent`` starts it,
+  in a greenlet when gevent has patched the process, else in a thread (``watch_parent`` here).
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ import time
 
 READY = re.compile(r"listening on http://(\S+?):(\d+)/")
 READY_FD_ENV = "WSDIAG_READY_FD"
+LIFELINE_ENV = "WSDIAG_LIFELINE_FD"
+LIFELINE_GRACE = 0.8  # seconds between the SIGTERM and the SIGKILL once the parent is gone
 MARK_ENV = "WSDIAG_CHILD_MARK"
 READY_PREFIX = "WSDIAG-READY "
 MAX_READY = 1024 * 1024  # bytes a ready line may have
@@ -71,6 +80,57 @@ def signal_ready(info: dict) -> bool:
         return False
     os.environ.pop(READY_FD_ENV, None)
     return True
+
+
+def lifeline_fd() -> int | None:
+    """In a child started by ``spawn``: the lifeline's read end (once; None without one)."""
+    fd_text = os.environ.pop(LIFELINE_ENV, None)
+    if not fd_text or not fd_text.isdigit():
+        return None
+    try:
+        os.fstat(int(fd_text))
+    except OSError:
+        return None
+    return int(fd_text)
+
+
+def watch_parent() -> bool:
+    """In a child started by ``spawn``: end this process group when the parent dies, in a daemon
+    thread (servers without gevent's monkey patching; gevent servers use
+    ``wsdiag.flaskapp.server.watch_parent``, which picks a greenlet when patched).
+    Returns False when the process was not started by ``spawn`` (no lifeline)."""
+    fd = lifeline_fd()
+    if fd is None:
+        return False
+    watch_lifeline_thread(fd)
+    return True
+
+
+def parent_gone(sleep) -> None:
+    """The lifeline reached EOF: SIGTERM (the server's own stop path), then SIGKILL to the whole
+    group after ``LIFELINE_GRACE`` seconds (``sleep``: time.sleep, or gevent.sleep in a greenlet)."""
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        sleep(LIFELINE_GRACE)
+        if os.getpgid(0) == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def watch_lifeline_thread(fd: int) -> None:
+    """The lifeline in a daemon thread: blocks in read() until every writer (wsdiag) is gone."""
+
+    def watch():
+        try:
+            while os.read(fd, 4096):
+                pass
+        except Exception:
+            return
+        parent_gone(time.sleep)
+
+    threading.Thread(target=watch, daemon=True, name="wsdiag-parent-watch").start()
 
 
 # -- the parent's side ------------------------------------------------------------------------
@@ -146,18 +206,23 @@ def spawn(cmd: list[str], *, env: dict | None = None, cwd: str | None = None, st
     env = dict(os.environ if env is None else env)
     mark = secrets.token_hex(12)
     r, w = os.pipe()
+    life_r, life_w = os.pipe()  # the lifeline: we keep the write end (never written) until stop()
     env[READY_FD_ENV] = str(w)
+    env[LIFELINE_ENV] = str(life_r)
     env[MARK_ENV] = mark
     try:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(w,),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(w, life_r),
                                 start_new_session=True)
     except BaseException:
         os.close(r)
+        os.close(life_w)
         raise
     finally:
         os.close(w)
+        os.close(life_r)
     proc.ready_fd = r  # type: ignore[attr-defined]
+    proc.lifeline = life_w  # type: ignore[attr-defined]
     proc.mark = mark  # type: ignore[attr-defined]
     proc.own_group = True  # type: ignore[attr-defined]
     proc.pipe_inodes = _inodes(proc)  # type: ignore[attr-defined]
@@ -174,10 +239,11 @@ def _inodes(proc) -> set:
                 out.add(os.fstat(stream.fileno()).st_ino)
         except (OSError, ValueError):
             pass
-    try:
-        out.add(os.fstat(proc.ready_fd).st_ino)
-    except (OSError, AttributeError):
-        pass
+    for name in ("ready_fd", "lifeline"):
+        try:
+            out.add(os.fstat(getattr(proc, name)).st_ino)
+        except (OSError, AttributeError, TypeError):
+            pass
     return out
 
 
@@ -292,13 +358,14 @@ def stop(proc: subprocess.Popen, grace: float = 3.0) -> None:
                 stream.close()
         except OSError:
             pass
-    fd = getattr(proc, "ready_fd", None)
-    if fd is not None:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-        proc.ready_fd = None  # type: ignore[attr-defined]
+    for name in ("ready_fd", "lifeline"):
+        fd = getattr(proc, name, None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            setattr(proc, name, None)
     _LIVE.discard(proc)
 
 

@@ -36,7 +36,8 @@ def installed_versions() -> dict[str, str | None]:
     from importlib import metadata
 
     out: dict[str, str | None] = {}
-    for dist in ("flask", "werkzeug", "gevent-websocket", "gevent"):
+    for dist in ("flask", "werkzeug", "gevent-websocket", "gevent",
+                 "python-engineio", "simple-websocket", "eventlet"):  # the Socket.IO driver (check.sio)
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -8,7 +8,9 @@ A second run over an unchanged tree reads every file (to hash it) but parses non
   every module of ``wsdiag.check`` and ``wsdiag.core``, so an edited rule (or another wsdiag)
   never reads an old answer.
 * An entry is plain JSON: ``[error, uses_websocket, local findings, deployment findings]``,
-  a finding as ``[code, evidence, subject, confidence]``; never syntax trees or file text.
+  a finding as ``[code, evidence, subject, confidence]`` with its typed location and fix as
+  evidence keys (``Finding.wire_evidence``, read back by ``Finding.from_wire``); never syntax
+  trees or file text.
 * One file per version key (``check-<key>.json``; the 8 newest are kept) in the cache directory (default
   ``.wsdiag_cache/`` in the current directory, or ``$WSDIAG_CACHE_DIR``); the directory holds a
   ``.gitignore`` of ``*``, as ruff's does. Written atomically (temporary file + rename); a cache
@@ -23,7 +25,7 @@ import json
 import os
 import tempfile
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: findings packed from typed location/fix (Finding.wire_evidence)
 DEFAULT_DIR = ".wsdiag_cache"
 MAX_ENTRIES = 200_000  # entries not seen in this run are dropped beyond this many
 

@@ -1,4 +1,10 @@
-"""How an app is deployed, read from its project: the server ``probe --app`` should use.
+"""How an app is deployed, read from its project: the deployment facts and the server ``probe --app`` uses.
+
+``read_config`` (Procfiles, Dockerfiles, shell scripts, compose/CI YAML, ini, .env, systemd
+units, requirements pins) and ``read_gunicorn_config`` (a Python gunicorn config) fill a file's
+``ModuleScan`` with its gunicorn workers, deploys and server launches; ``static.scan_file``
+calls them. They use only ``model``, ``astutil`` and ``fixes``, so ``static`` can import this
+module; ``choose_server`` imports ``static`` and ``rules`` when it runs.
 
 ``choose_server`` reads (never imports) the app's module and the files next to it, and up the
 package to the project root (Procfile, gunicorn.conf.py, Dockerfile, systemd unit, uWSGI ini,
@@ -18,14 +24,183 @@ An edge: it reads files. Pure otherwise (standard library).
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
+import re
+from dataclasses import dataclass, field
 
 from wsdiag.check import model as _model
-from wsdiag.check import rules as _rules
-from wsdiag.check import static as _static
+from wsdiag.check.astutil import Loc, SourceText, const_str
+from wsdiag.check.fixes import Edit
 
-GEVENT_WS_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+GOOD_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+BAD_WORKERS = {"sync", "gthread", "gevent", "eventlet", "tornado", "gevent_wsgi", "gevent_pywsgi"}
+CONFIG_NAMES = re.compile(r"(?i)^(procfile.*|dockerfile.*|.*\.dockerfile|.*\.(sh|bash|ya?ml|ini|conf|cfg|service|env)|makefile|\.env.*"
+                          r"|requirements.*\.(txt|in))$")
+
+
+# -- the deployment records the scanners fill ----------------------------------------
+
+
+@dataclass
+class Server:
+    file: str
+    call: str
+    server: str
+    loc: Loc
+    diff_edit: Edit | None = None
+    edits: list = field(default_factory=list)  # every edit of the suggested fix (the call, the imports)
+    entry: bool = True  # not inside a class: an app's own launch, not a library's method
+    flask_app: bool = True  # the object served is a Flask app
+
+
+@dataclass
+class Gunicorn:
+    file: str
+    worker: str
+    loc: Loc
+    diff_edit: Edit | None = None
+
+
+# -- reading command lines and config files (``static.scan_config_text``) --------------
+
+
+def worker_is_bad(worker: str) -> bool:
+    w = worker.strip().strip("'\"")
+    if w.endswith("GeventWebSocketWorker"):
+        return False
+    return w in BAD_WORKERS or w.startswith("gunicorn.workers.") or "uvicorn" in w.lower()
+
+
+_TOKEN_JUNK = re.compile(r"[\"'\[\],]")
+
+
+def read_config(scan, text: str) -> None:
+    """Command lines in Procfiles, Dockerfiles, shell scripts, compose/CI YAML, ini and .env files,
+    into ``scan`` (a ``wsdiag.check.static.ModuleScan``): gunicorn workers, deploys, servers, pins."""
+    file = scan.file
+    if os.path.basename(file).lower().startswith("requirements"):
+        scan.facts.pins = _model.pins_in(text)
+        return
+    t = SourceText(text)
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        start = i
+        logical = lines[i]
+        while logical.rstrip().endswith("\\") and i + 1 < len(lines):
+            i += 1
+            logical = logical.rstrip()[:-1] + " " + lines[i]
+        i += 1
+        if logical.lstrip().startswith("#"):
+            continue
+        scan.gunicorn.extend(_gunicorn_in_line(logical, start + 1, file, t, scan.facts.deploys))
+        m = re.search(r"(?<![\w.-])flask\s+(?:--app[ =]\S+\s+)?run\b", logical)
+        if m and _command_at(logical, m.start()):
+            loc = Loc(start + 1, m.start(), start + 1, m.end())
+            scan.servers.append(Server(file, "flask run", "Werkzeug development server", loc))
+            scan.facts.launches.append(_model.Launch(file, _model.DEV, "flask run", loc))
+        if logical.strip().lower() == "[uwsgi]":
+            loc = Loc(start + 1, 0, start + 1, len(logical))
+            scan.facts.launches.append(_model.Launch(file, _model.UWSGI, "uWSGI", loc))
+            scan.servers.append(Server(file, "uWSGI ([uwsgi] section)", "uWSGI, which does not provide wsgi.websocket", loc))
+
+
+_PREFIX_WORDS = {"cmd", "run", "exec", "entrypoint", "nohup", "sudo", "env", "python", "python3", "-m", "-",
+                 "command", "time", "poetry", "pipenv", "uv", "then", "do", "else"}
+_SEPARATORS = re.compile(r"&&|\|\||;|\||\$\(|\(|`")
+
+
+def _command_at(line: str, at: int) -> bool:
+    """Is the word starting at ``at`` in command position (not prose, not an argument)?
+
+    Allowed before it, within one command: YAML/Procfile keys (``web:``), env assignments
+    (``X=1``), launcher words (``exec``, ``RUN``, ``python -m``...) and JSON/quote punctuation.
+    """
+    segment = _SEPARATORS.split(line[:at])[-1]
+    for tok in _TOKEN_JUNK.sub(" ", segment).split():
+        low = tok.lower()
+        if low in _PREFIX_WORDS or re.fullmatch(r"[\w.-]+:", tok) or re.fullmatch(r"\w+=\S*", tok):
+            continue
+        return False
+    return True
+
+
+def _gunicorn_in_line(line: str, lineno: int, file: str, t: SourceText, deploys: list | None = None) -> list[Gunicorn]:
+    out: list[Gunicorn] = []
+    env = re.search(r"GUNICORN_CMD_ARGS\s*[=:]\s*(.*)", line)
+    cmd = None
+    for m in re.finditer(r"(?:(?<=[\s\"'\[=,])|^)(?:\S*/)?gunicorn(?=[\s\"',\]]|$)", line):
+        if _command_at(line, m.start()):
+            cmd = m
+            break
+    if not (cmd or env):
+        return out
+    rest = line[cmd.end():] if cmd else env.group(1)
+    tokens = _TOKEN_JUNK.sub(" ", rest).split()
+    g = _model.gunicorn_tokens(tokens)
+    if deploys is not None:
+        col = (cmd.start() + cmd.group().rfind("gunicorn")) if cmd else env.start()
+        deploys.append(_model.Deploy(file, g["worker"] or "sync (the default: no -k given)",
+                                     Loc(lineno, col, lineno, col + len("gunicorn")), g["workers"], g["threads"],
+                                     g["worker"] is not None, g["configured"] or bool(env) or "GUNICORN_CMD_ARGS" in line,
+                                     g["preload"]))
+        deploys[-1].tls = g["tls"]
+    worker = wtok = g["worker"]
+    if worker is None:
+        if cmd and not g["configured"] and not env and "GUNICORN_CMD_ARGS" not in line:
+            col = cmd.start() + cmd.group().rfind("gunicorn")
+            out.append(Gunicorn(file, "sync (the default: no -k given)", Loc(lineno, col, lineno, col + len("gunicorn"))))
+        return out
+    if worker_is_bad(worker):
+        col = line.find(wtok, cmd.end() if cmd else env.start(1))
+        loc = Loc(lineno, col, lineno, col + len(wtok))
+        edit = None
+        if lineno <= len(t.lines) and col >= 0 and t.line(lineno)[col:col + len(wtok)] == wtok:
+            at = t.starts[lineno - 1] + col
+            edit = Edit(file, at, at + len(wtok), GOOD_WORKER)
+        out.append(Gunicorn(file, worker, loc, edit))
+    return out
+
+
+def read_gunicorn_config(scan, tree: ast.Module, t: SourceText) -> None:
+    """A gunicorn config file (Python): module-level ``worker_class``, or none (sync), into ``scan``."""
+    found = False
+    settings_values = {n.id: stmt.value for stmt in tree.body if isinstance(stmt, ast.Assign)
+                       for n in stmt.targets if isinstance(n, ast.Name)}
+
+    def number(name: str) -> int | None:
+        v = settings_values.get(name)
+        return v.value if isinstance(v, ast.Constant) and isinstance(v.value, int) else None
+
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and any(isinstance(n, ast.Name) and n.id == "worker_class" for n in stmt.targets):
+            found = True
+            if const_str(stmt.value) is not None:
+                preload = settings_values.get("preload_app")
+                scan.facts.deploys.append(_model.Deploy(
+                    scan.file, const_str(stmt.value), t.loc(stmt), number("workers"), number("threads"),
+                    preload=isinstance(preload, ast.Constant) and preload.value is True))
+                scan.facts.deploys[-1].tls = "certfile" in settings_values
+            worker = const_str(stmt.value)
+            if worker is not None and worker_is_bad(worker):
+                v = stmt.value
+                start, end = t.offset(v.lineno, v.col_offset), t.offset(v.end_lineno, v.end_col_offset)
+                quote = t.text[start] if t.text[start] in "'\"" else '"'
+                edit = Edit(scan.file, start, end, f"{quote}{GOOD_WORKER}{quote}")
+                scan.gunicorn.append(Gunicorn(scan.file, worker, t.loc(stmt), edit))
+    if not found and "gunicorn" in os.path.basename(scan.file).lower():
+        settings = {n.id for s in tree.body if isinstance(s, ast.Assign) for n in s.targets if isinstance(n, ast.Name)}
+        if settings & {"bind", "workers", "threads", "timeout", "wsgi_app", "accesslog", "errorlog"}:
+            scan.gunicorn.append(Gunicorn(scan.file, "sync (the default: no worker_class set)", Loc(1, 0, 1, 0)))
+            scan.facts.deploys.append(_model.Deploy(scan.file, "sync (the default: no worker_class set)",
+                                                    Loc(1, 0, 1, 0), number("workers"), number("threads"), False))
+
+
+# -- the server ``probe --app`` uses -------------------------------------------------
+
+
 
 
 def _installed(mod: str) -> bool:
@@ -69,12 +244,16 @@ def _project_files(path: str) -> list[str]:
             continue
         for name in names:
             full = os.path.join(d, name)
-            if os.path.isfile(full) and (name.endswith(".py") or _static.CONFIG_NAMES.match(name)):
+            if os.path.isfile(full) and (name.endswith(".py") or CONFIG_NAMES.match(name)):
                 out.append(full)
     return out
 
 
-def _socketio_server() -> tuple[str, str]:
+def _socketio_server(modes=()) -> tuple[str, str]:
+    """The server Flask-SocketIO's run() picks: by the SocketIO(async_mode=...) of the source, then by
+    what is installed (python-engineio's default order)."""
+    if "threading" in modes:
+        return "dev", "Flask-SocketIO's run() uses the Werkzeug server in async_mode 'threading'"
     if _installed("gevent") and _installed("geventwebsocket"):
         return "gevent-websocket", "Flask-SocketIO's run() uses WebSocketHandler when gevent-websocket is installed"
     if _installed("gevent"):
@@ -82,8 +261,15 @@ def _socketio_server() -> tuple[str, str]:
     return "dev", "Flask-SocketIO's run() uses the Werkzeug server in threading mode"
 
 
+def _sio_modes(proj, mine) -> list:
+    return [c.get("async_mode") for c in proj.socketio_calls(mine)] if mine else []
+
+
 def choose_server(spec: str | None, cwd: str | None = None) -> tuple[str, str]:
     """(server, why) for ``start_app(server=...)``."""
+    from wsdiag.check import rules as _rules  # the scanner and rules use this module: imported here
+    from wsdiag.check import static as _static
+
     path = app_file(spec, cwd)
     if path is None:
         return "gevent-websocket", "the app's source was not found; gevent-websocket is wsdiag's default"
@@ -101,10 +287,11 @@ def choose_server(spec: str | None, cwd: str | None = None) -> tuple[str, str]:
     stacks = proj.stacks(mine) if mine else set()
     for x in proj.items:  # 1. the deployment config
         for d in x["deploys"]:
-            where = f"{x['file']}:{d['ev']['line']}: {d['ev']['source'].strip()}"
+            at = _rules.at(d)
+            where = f"{at.file}:{at.line}: {at.source.strip()}"
             kind, worker = d["kind"], d["worker"].strip("'\"")
             if kind == _model.GEVENT_WS:
-                return f"gunicorn:{GEVENT_WS_WORKER}", f"deployed by {where}"
+                return f"gunicorn:{GOOD_WORKER}", f"deployed by {where}"
             if kind == "gthread" or (kind == "sync" and (d["threads"] or 1) > 1):
                 return f"gunicorn:gthread/{d['threads'] or 8}", f"deployed by {where}"
             if kind == "sync":
@@ -115,7 +302,8 @@ def choose_server(spec: str | None, cwd: str | None = None) -> tuple[str, str]:
         for ln in x["launches"]:
             if not ln["ok"]:
                 continue
-            where = f"{x['file']}:{ln['ev']['line']}: {ln['ev']['source'].strip()}"
+            at = _rules.at(ln)
+            where = f"{at.file}:{at.line}: {at.source.strip()}"
             if ln["kind"] == _model.GEVENT_WS:
                 return "gevent-websocket", f"its own server call, {where}"
             if ln["kind"] == _model.GEVENT:
@@ -123,7 +311,7 @@ def choose_server(spec: str | None, cwd: str | None = None) -> tuple[str, str]:
             if ln["kind"] == _model.DEV:
                 return "dev", f"its own server call, {where}"
             if ln["kind"] == _model.SOCKETIO_RUN:
-                server, why = _socketio_server()
+                server, why = _socketio_server(_sio_modes(proj, mine))
                 return server, f"its own server call, {where} ({why})"
     # 3. the stack's usual server
     if stacks & _model.RAW_STACKS:
@@ -133,7 +321,7 @@ def choose_server(spec: str | None, cwd: str | None = None) -> tuple[str, str]:
             return "gunicorn:gthread/8", "no server call or deployment found; flask-sock's usual server is gunicorn --threads"
         return "dev", "no server call or deployment found; flask-sock on the development server (gunicorn is not installed)"
     if "socketio" in stacks:
-        server, why = _socketio_server()
+        server, why = _socketio_server(_sio_modes(proj, mine))
         return server, f"no server call or deployment found; {why}"
     return "gevent-websocket", "no server call, deployment or WebSocket stack found; gevent-websocket is wsdiag's default"
 

@@ -25,6 +25,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from wsdiag.check.astutil import dotted, last_name, walk_own
+
 OTHER_FRAMEWORKS = {"bottle": "Bottle", "quart": "Quart", "aiohttp": "aiohttp", "django": "Django",
                     "fastapi": "FastAPI", "starlette": "Starlette", "tornado": "Tornado", "sanic": "Sanic",
                     "falcon": "Falcon", "pyramid": "Pyramid", "cherrypy": "CherryPy", "channels": "Django Channels"}
@@ -64,6 +66,7 @@ class Deploy:
     explicit_worker: bool = True
     configured: bool = False  # -c/--config given: the worker may come from there
     preload: bool = False  # --preload / preload_app = True: the app is imported before the worker patches
+    tls: bool = False  # --certfile/--keyfile (certfile = ... in a config): gunicorn serves TLS itself
 
     @property
     def worker_kind(self) -> str:
@@ -96,12 +99,13 @@ class FileFacts:
     local_imports: set = field(default_factory=set)  # module names imported (for relating files)
     launches: list = field(default_factory=list)
     deploys: list = field(default_factory=list)
-    socketio: list = field(default_factory=list)  # dicts: loc, async_mode, message_queue
+    socketio: list = field(default_factory=list)  # dicts: loc, call, async_mode, message_queue, cors_allowed_origins, path...
     patch_all: object = None  # Loc of monkey.patch_all() at module level
     late_import: tuple | None = None  # (module, line) imported before patch_all
     lifecycle: list = field(default_factory=list)
     pins: dict = field(default_factory=dict)  # package -> requirement text (requirements files)
     sock_views: list = field(default_factory=list)  # flask-sock view qualnames
+    tls: list = field(default_factory=list)  # evidence the app is served over TLS (socketio files)
 
     @property
     def other_framework(self) -> str | None:
@@ -149,36 +153,83 @@ def monkey_facts(facts: FileFacts, tree: ast.Module, t) -> None:
 
 
 def socketio_facts(facts: FileFacts, tree: ast.Module, t) -> None:
+    """Flask-SocketIO's options from ``SocketIO(...)`` and ``init_app(...)`` calls, and the TLS evidence
+    of the file (a server call with ``certfile``/``keyfile``/``ssl_context``, ``PREFERRED_URL_SCHEME``
+    'https'): what ``wsdiag.check.sio`` needs for the endpoint, the driver and the origin rules."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _callee(node) == "SocketIO":
             mode = next((k.value for k in node.keywords if k.arg == "async_mode"), None)
-            facts.socketio.append({
-                "loc": t.loc(node),
+            facts.socketio.append(dict({
+                "loc": t.loc(node), "call": "SocketIO",
                 "async_mode": mode.value if isinstance(mode, ast.Constant) else (None if mode is None else "expr"),
                 "message_queue": any(k.arg in ("message_queue", None) for k in node.keywords),
-            })
-        elif isinstance(node, ast.Call) and _callee(node) == "init_app" and any(k.arg == "message_queue" for k in node.keywords):
-            for s in facts.socketio:
-                s["message_queue"] = True
-            facts.socketio.append({"loc": t.loc(node), "async_mode": None, "message_queue": True})
+                "app": bool(node.args) or any(k.arg == "app" for k in node.keywords),
+            }, **_socketio_options(node)))
+        elif isinstance(node, ast.Call) and _callee(node) == "init_app" and any(
+                k.arg in ("message_queue", "async_mode", "cors_allowed_origins", "path") for k in node.keywords):
+            mode = next((k.value for k in node.keywords if k.arg == "async_mode"), None)
+            queue = any(k.arg == "message_queue" for k in node.keywords)
+            if queue:
+                for s in facts.socketio:
+                    s["message_queue"] = True
+            facts.socketio.append(dict({
+                "loc": t.loc(node), "call": "init_app",
+                "async_mode": mode.value if isinstance(mode, ast.Constant) else (None if mode is None else "expr"),
+                "message_queue": queue, "app": True}, **_socketio_options(node)))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and any(k.arg in ("certfile", "keyfile", "ssl_context") and not
+                                              (isinstance(k.value, ast.Constant) and k.value.value is None)
+                                              for k in node.keywords):
+            facts.tls.append(f"{dotted(node.func)}({', '.join(k.arg for k in node.keywords if k.arg in ('certfile', 'keyfile', 'ssl_context'))}=...)")
+        elif isinstance(node, (ast.Assign, ast.Subscript)) and "PREFERRED_URL_SCHEME" in dotted(node) and "'https'" in dotted(node).replace('"', "'"):
+            facts.tls.append("PREFERRED_URL_SCHEME = 'https'")
+        elif isinstance(node, ast.Call) and _callee(node) in ("update", "from_mapping") and any(
+                k.arg == "PREFERRED_URL_SCHEME" and isinstance(k.value, ast.Constant) and k.value.value == "https"
+                for k in node.keywords):
+            facts.tls.append("PREFERRED_URL_SCHEME = 'https'")
+
+
+SOCKETIO_UNSET = "(not set)"
+
+
+def _socketio_options(node: ast.Call) -> dict:
+    """``cors_allowed_origins``, ``path`` and ``transports`` of one call, as JSON-able literals
+    (``SOCKETIO_UNSET`` when absent, ``"expr"`` when computed)."""
+    out: dict = {"cors_allowed_origins": SOCKETIO_UNSET, "path": SOCKETIO_UNSET, "transports": SOCKETIO_UNSET}
+    for k in node.keywords:
+        if k.arg in out:
+            out[k.arg] = _literal(k.value)
+    return out
+
+
+def _literal(node: ast.AST):
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return "expr"
+    if isinstance(value, (list, tuple, set)):
+        items = list(value)
+        return sorted(items) if isinstance(value, set) and all(isinstance(v, str) for v in items) else (
+            items if all(isinstance(v, str) for v in items) else "expr")
+    return value if value is None or isinstance(value, (str, bool, int)) else "expr"
 
 
 def lifecycle_facts(facts: FileFacts, fn: ast.AST, qualname: str, socket_names: set, t) -> None:
     """FM-22 on one function: stores the socket and returns; swallows receive() errors in a loop."""
-    own = list(_walk_own(fn))
+    own = list(walk_own(fn, lambdas=False))
     for loop in (n for n in own if isinstance(n, (ast.While, ast.For))):
         for tr in (n for n in ast.walk(loop) if isinstance(n, ast.Try)):
             if not any(isinstance(c, ast.Call) and _callee(c) == "receive" for b in tr.body for c in ast.walk(b)):
                 continue
             for h in tr.handlers:
-                broad = h.type is None or _callee_name(h.type) in ("Exception", "BaseException", "WebSocketError")
+                broad = h.type is None or last_name(h.type) in ("Exception", "BaseException", "WebSocketError")
                 if not broad:
                     continue
                 body = [s for s in h.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
                 spins = body and all(isinstance(s, ast.Continue) for s in body)
                 forever = isinstance(loop, ast.While) and isinstance(loop.test, ast.Constant) and bool(loop.test.value)
                 if spins or (forever and body and all(isinstance(s, ast.Pass) for s in body)):
-                    kind = "except" if h.type is None else f"except {_callee_name(h.type)}"
+                    kind = "except" if h.type is None else f"except {last_name(h.type)}"
                     what = "continue" if spins else "pass"
                     facts.lifecycle.append(Lifecycle("WS517", qualname, t.loc(h), {"handler": f"{kind}: {what}"}))
     if not socket_names:
@@ -194,12 +245,12 @@ def lifecycle_facts(facts: FileFacts, fn: ast.AST, qualname: str, socket_names: 
             if _callee(n) == "receive" or _callee(n) in ("sleep", "wait", "join"):
                 return
             if isinstance(n.func, ast.Attribute) and n.func.attr in ("append", "add", "put", "setdefault", "insert"):
-                stored = stored or (f"{_dotted(n.func.value)}.{n.func.attr}({args[0].id})", n)
+                stored = stored or (f"{dotted(n.func.value)}.{n.func.attr}({args[0].id})", n)
             else:
                 passed = True  # handed to a helper, which may serve it
         elif isinstance(n, ast.Assign) and isinstance(n.value, ast.Name) and n.value.id in socket_names:
             if any(isinstance(tg, (ast.Subscript, ast.Attribute)) for tg in n.targets):
-                stored = stored or (f"{_dotted(n.targets[0])} = {n.value.id}", n)
+                stored = stored or (f"{dotted(n.targets[0])} = {n.value.id}", n)
         elif isinstance(n, ast.Call) and _callee(n) == "receive":
             return
     if any(isinstance(n, ast.Call) and _callee(n) in ("receive", "sleep", "wait", "join", "serve_forever") for n in own):
@@ -210,7 +261,7 @@ def lifecycle_facts(facts: FileFacts, fn: ast.AST, qualname: str, socket_names: 
 
 def gunicorn_tokens(tokens: list[str]) -> dict:
     """Worker class, worker count, threads and -c from a gunicorn command's tokens."""
-    out: dict = {"worker": None, "workers": None, "threads": None, "configured": False, "preload": False}
+    out: dict = {"worker": None, "workers": None, "threads": None, "configured": False, "preload": False, "tls": False}
 
     def val(n: int, tok: str, short: str, long: str):
         if tok in (short, long) and n + 1 < len(tokens):
@@ -225,12 +276,14 @@ def gunicorn_tokens(tokens: list[str]) -> dict:
         for key, short, long in (("worker", "-k", "--worker-class"), ("workers", "-w", "--workers"),
                                  ("threads", "", "--threads")):
             v = val(n, tok, short, long)
-            if v is not None and out[key] is None:
+            if v is not None:  # the last one given wins, as in gunicorn's own argument parser
                 out[key] = v
         if tok in ("-c", "--config") or tok.startswith("--config="):
             out["configured"] = True
         if tok == "--preload":
             out["preload"] = True
+        if tok.split("=", 1)[0] in ("--certfile", "--keyfile"):
+            out["tls"] = True
     for key in ("workers", "threads"):
         out[key] = int(out[key]) if out[key] is not None and str(out[key]).isdigit() else None
     return out
@@ -355,30 +408,4 @@ def _module_statements(body):
 
 
 def _callee(call: ast.Call) -> str | None:
-    f = call.func
-    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
-
-
-def _callee_name(node: ast.AST | None) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return None
-
-
-def _dotted(node: ast.AST) -> str:
-    try:
-        return ast.unparse(node)
-    except Exception:  # pragma: no cover
-        return "?"
-
-
-def _walk_own(fn: ast.AST):
-    stack = list(ast.iter_child_nodes(fn))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        yield node
-        stack.extend(ast.iter_child_nodes(node))
+    return last_name(call.func)

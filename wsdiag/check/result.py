@@ -69,5 +69,7 @@ class CheckReport:
 
 
 def sort_key(f: Finding):
-    e = f.evidence
-    return (str(e.get("file", "~")), int(e.get("line") or 0), int(e.get("column") or 0), f.code)
+    at = f.location
+    if at is None:
+        return ("~", 0, 0, f.code)
+    return (at.file, at.line or 0, at.column or 0, f.code)

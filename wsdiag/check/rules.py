@@ -18,6 +18,7 @@ is out of scope (``WS521``, info) and never flagged as Flask.
 | WS516, WS517 lifecycle | every WebSocket stack                     | FM-22    |
 | WS514 workers          | socketio                                  | FM-25    |
 | WS515 -k gevent        | socketio, gevent-websocket installed      | FM-10, FM-28 |
+| WS522 facts, WS523 origins, WS524 no WebSocket driver (``sio``) | socketio | FM-23, FM-25, FM-26 |
 | WS511 does not parse   | every file                                | -        |
 
 Pure: standard library only.
@@ -27,17 +28,19 @@ from __future__ import annotations
 
 from wsdiag.check import advice as _advice
 from wsdiag.check import model as _model
+from wsdiag.check import sio as _sio
 from wsdiag.check import static as _s
-from wsdiag.core.findings import Finding
+from wsdiag.core.findings import Finding, Location, SuggestedFix
 
 APPLIES = {
     "WS501": {"gevent-websocket"}, "WS502": {"gevent-websocket"}, "WS503": {"flask-sockets"},
     "WS504": _model.RAW_STACKS, "WS505": _model.RAW_STACKS, "WS512": {"flask-sock"}, "WS513": {"flask-sock"},
-    "WS514": {"socketio"}, "WS515": {"socketio"}, "WS516": _model.WS_STACKS, "WS517": _model.WS_STACKS,
+    "WS514": {"socketio"}, "WS515": {"socketio"}, "WS522": {"socketio"}, "WS523": {"socketio"}, "WS524": {"socketio"}, "WS516": _model.WS_STACKS, "WS517": _model.WS_STACKS,
     "WS518": {"flask-sock"}, "WS519": _model.WS_STACKS, "WS520": {"flask-sock"},
 }
 # decided for the project as a whole (a server or worker in one file, the stack in another)
-CROSS = {"WS503", "WS504", "WS505", "WS512", "WS513", "WS514", "WS515", "WS518", "WS519", "WS520"}
+CROSS = {"WS503", "WS504", "WS505", "WS512", "WS513", "WS514", "WS515", "WS518", "WS519", "WS520",
+         "WS522", "WS523", "WS524"}
 
 
 def findings(scans: list, werkzeug: str | None, versions: dict | None = None) -> list[Finding]:
@@ -57,22 +60,20 @@ def file_findings(s, werkzeug: str | None) -> list[Finding]:
         others = sorted(_model.OTHER_FRAMEWORKS[m] for m in imported if m in _model.OTHER_FRAMEWORKS)
         if others and not any(m.startswith("flask") for m in imported) and not s.explicit:
             # another framework's file (a Python 2 Bottle app...): out of scope, even unparsed
-            return [Finding("WS521", {"file": s.file, "line": 1, "column": 1, "framework": others[0],
-                                      "source": s.table.line(1)}, subject=s.file)]
-        ev = {"file": s.file, "line": line, "column": col, "end_line": line, "end_column": col,
-              "source": s.table.line(line), "message": msg, "seen": "; ".join(s.fallback[:8]) or "nothing"}
-        return [Finding("WS511", ev, subject=s.file)]
+            return [Finding("WS521", {"framework": others[0]}, subject=s.file,
+                            location=Location(s.file, 1, 1, source=s.table.line(1)))]
+        ev = {"message": msg, "seen": "; ".join(s.fallback[:8]) or "nothing"}
+        return [Finding("WS511", ev, subject=s.file, location=Location(s.file, line, col, line, col, s.table.line(line)))]
     other = s.facts.other_framework
     if other:
         if s.facts.stacks or s.uses_websocket:
-            return [Finding("WS521", {"file": s.file, "line": 1, "column": 1, "framework": other,
-                                      "source": s.table.line(1)}, subject=s.file)]
+            return [Finding("WS521", {"framework": other}, subject=s.file,
+                            location=Location(s.file, 1, 1, source=s.table.line(1)))]
         return []
     out = _route_rules(s, rel)
     for lc in s.facts.lifecycle:
-        ev = _s.location(s, lc.loc)
-        ev.update(view=f"{lc.function}()", **lc.detail)
-        out.append(Finding(lc.code, ev, subject=lc.function))
+        ev = dict(view=f"{lc.function}()", **lc.detail)
+        out.append(Finding(lc.code, ev, subject=lc.function, location=_s.location(s, lc.loc)))
     return out
 
 
@@ -87,44 +88,50 @@ def summary(s) -> dict | None:
     config = not s.file.endswith(".py") or bool(f.deploys and not s.routes and not f.launches)
     out: dict = {"file": s.file, "explicit": bool(s.explicit), "config": config, "stacks": sorted(f.stacks),
                  "imports": sorted({m for m in f.local_imports if m and not m.startswith(("flask", "werkzeug", "gevent"))}),
-                 "patched": f.patch_all is not None, "socketio": [{k: v for k, v in c.items() if k != "loc"} for c in f.socketio],
+                 "patched": f.patch_all is not None, "tls": list(f.tls),
+                 "socketio": [dict({k: v for k, v in c.items() if k != "loc"}, loc=_loc(s, c["loc"])) for c in f.socketio],
                  "pins": dict(f.pins), "servers": [], "launches": [], "gunicorn": [], "deploys": [], "sockets": []}
     for sv in s.servers:
-        ev = _s.location(s, sv.loc)
-        ev.update(call=sv.call, server=sv.server)
-        out["servers"].append({"ev": ev, "ok": sv.entry and sv.flask_app,
+        ev = {"call": sv.call, "server": sv.server}
+        out["servers"].append({"ev": ev, "loc": _loc(s, sv.loc), "ok": sv.entry and sv.flask_app,
                                "diff": _s.edits_diff(s, sv.edits) if sv.edits else None})
     for ln in f.launches:
-        ev = _s.location(s, ln.loc)
-        ev.update(launch=ln.call)
-        out["launches"].append({"ev": ev, "kind": ln.kind, "call": ln.call, "ok": ln.entry and ln.flask_app})
+        ev = {"launch": ln.call}
+        out["launches"].append({"ev": ev, "loc": _loc(s, ln.loc), "kind": ln.kind, "call": ln.call, "ok": ln.entry and ln.flask_app})
     for g in s.gunicorn:
-        ev = _s.location(s, g.loc)
-        ev.update(worker=g.worker)
-        out["gunicorn"].append({"ev": ev, "diff": _s.edit_diff(s, g.diff_edit) if g.diff_edit is not None else None})
+        ev = {"worker": g.worker}
+        out["gunicorn"].append({"ev": ev, "loc": _loc(s, g.loc), "diff": _s.edit_diff(s, g.diff_edit) if g.diff_edit is not None else None})
     for d in f.deploys:
-        ev = _s.location(s, d.loc)
-        ev.update(worker=d.worker, workers=d.workers, threads=d.threads)
-        out["deploys"].append({"ev": ev, "worker": d.worker, "kind": d.worker_kind, "workers": d.workers,
-                               "threads": d.threads, "configured": d.configured, "preload": d.preload})
+        ev = {"worker": d.worker, "workers": d.workers, "threads": d.threads}
+        out["deploys"].append({"ev": ev, "loc": _loc(s, d.loc), "worker": d.worker, "kind": d.worker_kind, "workers": d.workers,
+                               "threads": d.threads, "configured": d.configured, "preload": d.preload,
+                               "tls": getattr(d, "tls", False)})
     routed = False
     for r in s.routes:
         if r.receiver_kind == "sockets":
             routed = True
-            ev = _s.location(s, r.loc)
-            ev.update(route=_s._route_label(r), rule=r.rule, view=_s._view_label(r), receiver=r.receiver, via=r.via,
-                      advice=_s._advice_sockets())
-            out["sockets"].append({"ev": ev, "subject": r.rule or "?"})
+            ev = {"route": _s._route_label(r), "rule": r.rule, "view": _s._view_label(r), "receiver": r.receiver,
+                  "via": r.via}
+            out["sockets"].append({"ev": ev, "loc": _loc(s, r.loc), "advice": _s._advice_sockets(),
+                                   "subject": r.rule or "?"})
     if s.flask_sockets and not routed:
         what, loc = s.flask_sockets[0]
-        out["sockets"].append({"ev": dict(_s.location(s, loc), route="(its routes)", advice=_s._advice_sockets()),
+        out["sockets"].append({"ev": {"route": "(its routes)"}, "loc": _loc(s, loc), "advice": _s._advice_sockets(),
                                "subject": what})
     if f.late_import:
         mod, line = f.late_import
-        ev = _s.location(s, f.patch_all)
-        ev.update(imported=mod, first_line=line)
-        out["late_patch"] = ev
+        out["late_patch"] = {"ev": {"imported": mod, "first_line": line}, "loc": _loc(s, f.patch_all)}
     return out
+
+
+def _loc(s, loc) -> dict:
+    """A location in a file's JSON-able summary (``_at`` reads it back)."""
+    return _s.location(s, loc).to_dict()
+
+
+def at(item: dict) -> Location:
+    """The location of a summary item (a server, launch, worker, deployment...)."""
+    return Location(**item["loc"])
 
 
 def project_findings(summaries: list, werkzeug: str | None, versions: dict | None = None) -> list[Finding]:
@@ -138,95 +145,99 @@ def project_findings(summaries: list, werkzeug: str | None, versions: dict | Non
         raw = bool(stacks & _model.RAW_STACKS) or (not stacks and x["explicit"] and x["config"])
         sock, sio = "flask-sock" in stacks, "socketio" in stacks
         if not werkzeug_1:
-            out += [Finding("WS503", dict(it["ev"]), subject=it["subject"]) for it in x["sockets"]]
+            out += [Finding("WS503", dict(it["ev"]), subject=it["subject"], location=at(it),
+                            fix=SuggestedFix(advice=it["advice"])) for it in x["sockets"]]
         if x.get("late_patch") and stacks & _model.WS_STACKS:
-            out.append(Finding("WS519", dict(x["late_patch"]), subject="monkey.patch_all()"))
+            late = x["late_patch"]
+            out.append(Finding("WS519", dict(late["ev"]), subject="monkey.patch_all()", location=at(late)))
         for sv in x["servers"]:
             if sv["ok"] and raw:
                 ev = dict(sv["ev"])
-                if sv["diff"] and not sock:  # never move a flask-sock app onto WebSocketHandler
-                    ev["diff"] = sv["diff"]
-                out.append(Finding("WS504", ev, subject=ev["call"]))
+                # never move a flask-sock app onto WebSocketHandler
+                fix = SuggestedFix(diff=sv["diff"]) if sv["diff"] and not sock else None
+                out.append(Finding("WS504", ev, subject=ev["call"], location=at(sv), fix=fix))
         for ln in x["launches"]:
             if not (ln["ok"] and sock):
                 continue
-            ev = dict(ln["ev"])
+            ev, where = dict(ln["ev"]), at(ln)
             if ln["kind"] == _model.GEVENT_WS:
-                out.append(Finding("WS512", ev, subject=ln["call"]))
+                out.append(Finding("WS512", ev, subject=ln["call"], location=where))
             elif ln["kind"] == _model.SOCKETIO_RUN and proj.installed("gevent-websocket") and proj.installed("gevent") and all(
                     c["async_mode"] in (None, "gevent") for c in proj.socketio_calls(x)):
                 ev["launch"] = f"{ln['call']} (gevent mode, gevent-websocket installed)"
-                out.append(Finding("WS512", ev, subject=ln["call"]))
+                out.append(Finding("WS512", ev, subject=ln["call"], location=where))
             elif ln["kind"] == _model.GEVENT and not proj.patched(x):
-                out.append(Finding("WS518", ev, subject=ln["call"]))
+                out.append(Finding("WS518", ev, subject=ln["call"], location=where))
             elif ln["kind"] == _model.DEV:
-                out.append(Finding("WS520", ev, subject=ln["call"]))
+                out.append(Finding("WS520", ev, subject=ln["call"], location=where))
         if raw:
             for g in x["gunicorn"]:
                 ev = dict(g["ev"])
-                if g["diff"] and not sock:
-                    ev["diff"] = g["diff"]
-                out.append(Finding("WS505", ev, subject=ev["worker"]))
+                fix = SuggestedFix(diff=g["diff"]) if g["diff"] and not sock else None
+                out.append(Finding("WS505", ev, subject=ev["worker"], location=at(g), fix=fix))
         queue = any(c["message_queue"] for c in proj.socketio_calls(x))
         for d in x["deploys"]:
-            ev, kind = dict(d["ev"]), d["kind"]
+            ev, kind, where = dict(d["ev"]), d["kind"], at(d)
             if sock and kind == _model.GEVENT_WS:
-                out.append(Finding("WS512", dict(ev, launch=f"gunicorn -k {d['worker']}"), subject=d["worker"]))
+                out.append(Finding("WS512", dict(ev, launch=f"gunicorn -k {d['worker']}"), subject=d["worker"], location=where))
             if sock and kind == "sync" and not d["configured"] and (d["threads"] or 1) <= 1:
-                out.append(Finding("WS513", ev, subject=d["worker"]))
+                out.append(Finding("WS513", ev, subject=d["worker"], location=where))
             if sio and (d["workers"] or 1) > 1 and not queue:
-                out.append(Finding("WS514", ev, subject=f"-w {d['workers']}"))
+                out.append(Finding("WS514", ev, subject=f"-w {d['workers']}", location=where))
             if sio and kind == "gevent" and proj.installed("gevent-websocket"):
-                out.append(Finding("WS515", dict(ev, worker=f"-k {d['worker']}"), subject=d["worker"]))
+                out.append(Finding("WS515", dict(ev, worker=f"-k {d['worker']}"), subject=d["worker"], location=where))
             if d.get("preload") and kind in ("gevent", _model.GEVENT_WS) and stacks & _model.WS_STACKS:
                 # FM-14 (c): the arbiter imports the app before the gevent worker monkey-patches
                 out.append(Finding("WS519", dict(ev, imported="the whole app (gunicorn --preload / preload_app)",
-                                                 first_line=ev["line"]), subject="preload"))
+                                                 first_line=where.line), subject="preload", location=where))
+    out += _sio.project_findings(proj, proj.versions)  # WS522-WS524: Flask-SocketIO's facts and rules
     return out
 
 
 def _route_rules(s, rel) -> list[Finding]:
     out: list[Finding] = []
     for r in s.routes:
-        ev = _s.location(s, r.loc)
-        ev.update(route=_s._route_label(r), rule=r.rule, view=_s._view_label(r), receiver=r.receiver, via=r.via)
         if r.receiver_kind == "sockets":
             continue  # WS503: a project rule (a requirements pin elsewhere may make it healthy)
+        at = _s.location(s, r.loc)
+        ev = {"route": _s._route_label(r), "rule": r.rule, "view": _s._view_label(r), "receiver": r.receiver, "via": r.via}
+        subject = r.rule or "?"
         if r.websocket is True:
             bad = [m for m in (r.methods or ()) if m not in _s.WEBSOCKET_METHODS]
             if bad:
-                out.append(Finding("WS506", dict(ev, methods=", ".join(r.methods)), subject=r.rule or "?"))
+                out.append(Finding("WS506", dict(ev, methods=", ".join(r.methods)), subject=subject, location=at))
             if r.rule and len(r.rule) > 1 and r.rule.endswith("/") and r.strict_slashes is not False:
-                out.append(Finding("WS507", dict(ev, alt_path=repr(r.rule.rstrip("/")), hidden="308 redirect",
-                                                 diff=_s._kw_diff(s, r, "strict_slashes=False")), subject=r.rule))
+                out.append(Finding("WS507", dict(ev, alt_path=repr(r.rule.rstrip("/")), hidden="308 redirect"),
+                                   subject=r.rule, location=at,
+                                   fix=SuggestedFix(diff=_s._kw_diff(s, r, "strict_slashes=False"))))
             if rel.rule == "never":
-                out.append(Finding("WS706", dict(ev, path=r.rule or "?", advice=_advice.websocket_rule_advice(rel)),
-                                   subject=r.rule or "?"))
+                out.append(Finding("WS706", dict(ev, path=subject), subject=subject, location=at,
+                                   fix=SuggestedFix(advice=_advice.websocket_rule_advice(rel))))
             elif rel.rule == "exact":
                 out.append(Finding("WS701", dict(ev, failing="'keep-alive, Upgrade' (older Firefox)",
                                                  working="'Upgrade' (Chrome, current Firefox)",
-                                                 window=f"Werkzeug {rel.text} detects only 'Connection: Upgrade'",
-                                                 advice=_advice.websocket_rule_advice(rel)), subject=r.rule or "?"))
+                                                 window=f"Werkzeug {rel.text} detects only 'Connection: Upgrade'"),
+                                   subject=subject, location=at,
+                                   fix=SuggestedFix(advice=_advice.websocket_rule_advice(rel))))
             continue
         if not r.reads_socket:
             continue
         if rel.rule == "never":
-            out.append(Finding("WS509", dict(ev, werkzeug=rel.text, advice=_advice.plain_rule_advice(rel)),
-                               subject=r.rule or "?"))
+            out.append(Finding("WS509", dict(ev, werkzeug=rel.text), subject=subject, location=at,
+                               fix=SuggestedFix(advice=_advice.plain_rule_advice(rel))))
             continue
-        ev.update(consequence=_advice.plain_rule_consequence(rel), advice=_advice.plain_rule_advice(rel))
+        ev["consequence"] = _advice.plain_rule_consequence(rel)
         if r.methods and "GET" not in r.methods:
             ev["consequence"] = ("the rule does not even allow GET, the only method gevent-websocket upgrades: "
                                  "upgrades get a hidden 405 (or 400)")
-        ev.update(fix_blocker=_s.fix_blocker(r, rel))
-        if r.edit is not None and ev["fix_blocker"] is None:
-            ev["diff"] = _s.edit_diff(s, r.edit)
-        out.append(Finding("WS501", ev, subject=r.rule or "?"))
+        blocker = _s.fix_blocker(r, rel)
+        diff = _s.edit_diff(s, r.edit) if r.edit is not None and blocker is None else None
+        out.append(Finding("WS501", ev, subject=subject, location=at,
+                           fix=SuggestedFix(diff, blocker, _advice.plain_rule_advice(rel))))
     for h in s.hooks:
         if not h.reads_socket:
             continue
-        ev = _s.location(s, h.loc)
-        ev.update(hook=f"{h.name}()", level=h.level, helpers=[f"{x}()" for x in h.helpers],
-                  advice=_s._hook_advice(h, rel))
-        out.append(Finding("WS502", ev, subject=h.name))
+        ev = {"hook": f"{h.name}()", "level": h.level, "helpers": [f"{x}()" for x in h.helpers]}
+        out.append(Finding("WS502", ev, subject=h.name, location=_s.location(s, h.loc),
+                           fix=SuggestedFix(advice=_s._hook_advice(h, rel))))
     return out

@@ -8,9 +8,9 @@ writes files only when asked to fix them. It never prints; front ends (``wsdiag 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from wsdiag.core.findings import Finding
+from wsdiag.core.findings import Finding, SuggestedFix
 from wsdiag.check import advice as _advice
 from wsdiag.check import fixwrite as _fixwrite
 from wsdiag.check import static as _static
@@ -105,18 +105,31 @@ def run_check(opts: CheckOptions) -> CheckRun:
         for r in app_check.results:
             if r.file and r.line:
                 routed.add((display_path(r.file), r.line))
-        findings = [f for f in findings if not (f.code in ROUTE_CODES and (f.evidence.get("file"), f.evidence.get("line")) in routed)]
+        findings = [f for f in findings if not (f.code in ROUTE_CODES and _file_line(f) in routed)]
         for f in app_check.findings:
-            if f.evidence.get("file"):
-                f.evidence["file"] = display_path(f.evidence["file"])
+            if f.location is not None:
+                f.location = replace(f.location, file=display_path(f.location.file))
             findings.append(f)
         report.routes = [_route_dict(r) for r in app_check.results]
+        from wsdiag.check import sio as _sio
+
+        findings = _sio.merge_live(findings, app_check.socketio, versions)  # the live SocketIO's facts win
     report.findings = sorted(findings, key=sort_key)
     _attach_diffs(report, scans)
     run = CheckRun(report)
     if opts.fix or opts.diff:
         _fixes(run, scans, werkzeug, write=opts.fix, roots=list(opts.paths) or ["."])
     return run
+
+
+def _file_line(f: Finding) -> tuple:
+    return (f.location.file, f.location.line) if f.location is not None else (None, None)
+
+
+def _hit(index: dict, f: Finding):
+    """The scanned route a finding's location names, if any."""
+    at = f.location
+    return index.get((at.file, at.line, at.column)) if at is not None else None
 
 
 def _route_index(scans) -> dict:
@@ -127,12 +140,12 @@ def _attach_diffs(report: CheckReport, scans) -> None:
     """In-process findings about a declaration get the same diff the static scan shows."""
     index = _route_index(scans)
     for f in report.findings:
-        e = f.evidence
-        if f.code in FIXABLE and "diff" not in e and e.get("fix_blocker") is None:
-            hit = index.get((e.get("file"), e.get("line"), e.get("column")))
+        fix = f.fix or SuggestedFix()
+        if f.code in FIXABLE and fix.diff is None and fix.blocker is None:
+            hit = _hit(index, f)
             if hit and hit[1].edit is not None:
                 scan, route = hit
-                e["diff"] = _static.edit_diff(scan, route.edit)
+                f.fix = replace(fix, diff=_static.edit_diff(scan, route.edit))
 
 
 def _scan_all(files, report: CheckReport, known: dict | None = None) -> list:
@@ -179,17 +192,18 @@ def _fixes(run: CheckRun, scans, werkzeug: str | None, write: bool, roots: list 
     for f in report.findings:
         if f.code not in FIXABLE:
             continue
-        e = f.evidence
-        hit = index.get((e.get("file"), e.get("line"), e.get("column")))
-        route = e.get("route", "?")
+        hit = _hit(index, f)
+        route = f.evidence.get("route", "?")
+        reason: str | None
         if hit is None:
             reason = "no source location for this rule"
         else:
-            reason = e.get("fix_blocker") or _static.fix_blocker(hit[1], rel)
+            reason = (f.fix.blocker if f.fix is not None else None) or _static.fix_blocker(hit[1], rel)
             if reason is None and hit[1].edit is None:
                 reason = hit[1].blocker or "no edit expresses this fix"
         if reason:
-            report.fixes.append(FixResult(f.code, e.get("file", "?"), e.get("line") or 0, route, False, reason))
+            file, line = _file_line(f)
+            report.fixes.append(FixResult(f.code, file or "?", line or 0, route, False, reason))
             continue
         scan, r = hit
         if r.edit not in edits.setdefault(scan.file, []):
@@ -217,7 +231,7 @@ def _fixes(run: CheckRun, scans, werkzeug: str | None, write: bool, roots: list 
         report.findings = sorted(_static.findings(rescanned, werkzeug, report.versions), key=sort_key)
     else:
         report.findings = [f for f in report.findings
-                           if not (f.code in FIXABLE and (f.evidence.get("file"), f.evidence.get("line")) in applied)]
+                           if not (f.code in FIXABLE and _file_line(f) in applied)]
 
 
 # -- the streaming static scan ---------------------------------------------------------
@@ -264,11 +278,11 @@ def _relevant(text: str) -> bool:
 
 
 def _pack(f: Finding) -> list:
-    return [f.code, f.evidence, f.subject, f.confidence]
+    return [f.code, f.wire_evidence(), f.subject, f.confidence]
 
 
 def _unpack(item: list) -> Finding:
-    return Finding(item[0], item[1], subject=item[2], confidence=item[3])
+    return Finding.from_wire(item[0], item[1], subject=item[2], confidence=item[3])
 
 
 PREFILTER = True  # tests turn it off to prove it changes no finding

@@ -1,20 +1,24 @@
 """The static scan of ``wsdiag check``: what a file declares, read from source, never imported.
 
-``wsdiag.check`` by concern: ``static`` (this module) scans one file (routes, hooks, server
-calls, deployment command lines and config) into a ``ModuleScan``; ``model`` holds the app
-model's facts (framework, WebSocket stack, launches, deploys, monkey patching, lifecycle) and
-relates the files of a project; ``rules`` turns scans into findings, each rule stating the
-stacks it applies to; ``fixes`` holds the edits and diffs; ``deploy`` picks the server that
-``probe --app`` uses from the same model.
+``wsdiag.check`` by concern: ``static`` (this module) scans one Python file (routes, hooks,
+server calls) into a ``ModuleScan`` and dispatches other files to ``deploy``, which reads
+deployment command lines and config (gunicorn, Procfile, Dockerfile, systemd, uWSGI,
+requirements pins) and picks the server ``probe --app`` uses; ``model`` holds the app model's
+facts (framework, WebSocket stack, launches, deploys, monkey patching, lifecycle) and relates
+the files of a project; ``rules`` turns scans into findings, each rule stating the stacks it
+applies to; ``fixes`` holds the edits and diffs; ``astutil`` the small helpers they share
+(``Loc``, the line table, ``ast`` readers), a leaf so that none of them import each other in
+a cycle.
 
 Rules this module keeps:
 
 * Pure core: standard library only (``ast``, ``re``, ``difflib``). It reads the text it is
   given; it never imports, runs or writes the code it scans.
-* Findings carry their location as evidence: ``file``, ``line``, ``column`` (1-based, in
-  characters, not the UTF-8 byte offsets ``ast`` reports), ``end_line``, ``end_column``,
-  ``source`` (the line as written), ``advice`` (the fix that is true for the Werkzeug release
-  the caller names) and, where an edit can express it, ``diff``.
+* Findings carry a typed ``Finding.location`` (file, 1-based line and column in characters,
+  not the UTF-8 byte offsets ``ast`` reports, end line/column, the source line as written) and
+  ``Finding.fix`` (the advice that is true for the Werkzeug release the caller names, why
+  ``--fix`` refuses and, where an edit can express it, the diff); on the wire they are the
+  evidence keys ``file``/``line``/.../``advice``/``diff``/``fix_blocker`` as before.
 * It does not guess: a computed rule, a ``websocket=`` expression or a ``**options`` call is
   reported with what is known, and never rewritten.
 * Edits are exact source spans (insert ``, websocket=True`` after the last argument), so
@@ -28,9 +32,15 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from wsdiag.core.findings import Finding
+from wsdiag.core.findings import Finding, Location
 from wsdiag.check import advice as _advice
+from wsdiag.check import deploy as _deploy
 from wsdiag.check import model as _model
+from wsdiag.check.astutil import Loc, walk_own
+from wsdiag.check.deploy import CONFIG_NAMES, Server
+from wsdiag.check.astutil import SourceText as _Text
+from wsdiag.check.astutil import const_str as _const_str, dotted as _dotted, kw as _kw, last_name as _last_name
+from wsdiag.check.astutil import literal_bool as _literal_bool, literal_methods as _literal_methods
 from wsdiag.check.fixes import Edit, apply_edits, edit_diff, edits_diff, unified_diff  # noqa: F401 (re-exported)
 
 SOCKET_KEY = "wsgi.websocket"
@@ -38,12 +48,8 @@ ROUTE_SHORTCUTS = {"get": "GET", "post": "POST", "put": "PUT", "patch": "PATCH",
 HOOK_ATTRS = {"before_request": "", "before_app_request": "app"}
 MESSAGE_CALLS = {"str", "bytes", "abort", "gettext", "_", "format"}  # calls that make a refusal, not a page
 WEBSOCKET_METHODS = {"GET", "HEAD", "OPTIONS"}
-GOOD_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
-BAD_WORKERS = {"sync", "gthread", "gevent", "eventlet", "tornado", "gevent_wsgi", "gevent_pywsgi"}
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "node_modules", "__pycache__", ".tox", ".nox",
              "site-packages", "build", "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
-CONFIG_NAMES = re.compile(r"(?i)^(procfile.*|dockerfile.*|.*\.dockerfile|.*\.(sh|bash|ya?ml|ini|conf|cfg|service|env)|makefile|\.env.*"
-                          r"|requirements.*\.(txt|in))$")
 RECEIVER_CONSTRUCTORS = {"Flask": "app", "Blueprint": "blueprint", "Sockets": "sockets", "Sock": "sock",
                          "SocketIO": "socketio", "create_app": "app", "make_app": "app",
                          # WSGI wrappers of Flask apps: serving one serves the apps it mounts
@@ -51,16 +57,6 @@ RECEIVER_CONSTRUCTORS = {"Flask": "app", "Blueprint": "blueprint", "Sockets": "s
 
 
 # -- the model -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Loc:
-    """A source span: 1-based lines, 0-based character columns."""
-
-    line: int
-    col: int
-    end_line: int
-    end_col: int
 
 
 @dataclass
@@ -112,26 +108,6 @@ class Hook:
 
 
 @dataclass
-class Server:
-    file: str
-    call: str
-    server: str
-    loc: Loc
-    diff_edit: Edit | None = None
-    edits: list = field(default_factory=list)  # every edit of the suggested fix (the call, the imports)
-    entry: bool = True  # not inside a class: an app's own launch, not a library's method
-    flask_app: bool = True  # the object served is a Flask app
-
-
-@dataclass
-class Gunicorn:
-    file: str
-    worker: str
-    loc: Loc
-    diff_edit: Edit | None = None
-
-
-@dataclass
 class ModuleScan:
     """Everything the scan learned from one file."""
 
@@ -164,76 +140,6 @@ class ModuleScan:
         if qualname in self.functions:
             return self.functions[qualname].reads
         return any(self.functions[m].reads for m in self.classes.get(qualname, []) if m in self.functions)
-
-
-# -- text helpers ----------------------------------------------------------------------
-
-
-class _Text:
-    """Line table for one file: ast's (line, UTF-8 byte column) -> character offsets."""
-
-    def __init__(self, text: str):
-        self.text = text
-        # Python's own line breaks only (str.splitlines also splits on form feeds and U+2028)
-        self.lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
-        self.starts = [0]
-        for ln in self.lines:
-            self.starts.append(self.starts[-1] + len(ln))
-
-    def col(self, line: int, byte_col: int) -> int:
-        if line - 1 >= len(self.lines):
-            return byte_col
-        raw = self.lines[line - 1].encode("utf-8")
-        return len(raw[:byte_col].decode("utf-8", errors="replace"))
-
-    def offset(self, line: int, byte_col: int) -> int:
-        return self.starts[line - 1] + self.col(line, byte_col)
-
-    def loc(self, node: ast.AST) -> Loc:
-        end_line = getattr(node, "end_lineno", None) or node.lineno
-        end_col = getattr(node, "end_col_offset", None)
-        return Loc(node.lineno, self.col(node.lineno, node.col_offset), end_line,
-                   self.col(end_line, end_col) if end_col is not None else self.col(node.lineno, node.col_offset) + 1)
-
-    def line(self, n: int) -> str:
-        return self.lines[n - 1].rstrip("\r\n") if 0 < n <= len(self.lines) else ""
-
-
-def _dotted(node: ast.AST) -> str:
-    try:
-        return ast.unparse(node)
-    except Exception:  # pragma: no cover - unparse handles every expression node
-        return "?"
-
-
-def _last_name(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return None
-
-
-def _const_str(node: ast.AST | None) -> str | None:
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
-
-
-def _kw(call: ast.Call, name: str) -> ast.keyword | None:
-    return next((k for k in call.keywords if k.arg == name), None)
-
-
-def _literal_bool(node: ast.AST) -> object:
-    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
-        return node.value
-    return "expr"
-
-
-def _literal_methods(node: ast.AST) -> tuple | None:
-    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-        vals = [_const_str(e) for e in node.elts]
-        if all(v is not None for v in vals):
-            return tuple(v.upper() for v in vals)
-    return None
 
 
 # -- the scan --------------------------------------------------------------------------
@@ -318,7 +224,7 @@ class _Scanner:
             facts.stacks.add("gevent-websocket")
         self._propagate()
         self._declarations(tree.body, scope="", cls=None)
-        self._gunicorn_config(tree)
+        _deploy.read_gunicorn_config(self.scan, tree, self.t)
         _model.monkey_facts(facts, tree, self.t)
         if "socketio" in facts.stacks:
             _model.socketio_facts(facts, tree, self.t)
@@ -396,7 +302,7 @@ class _Scanner:
                     self._collect(block, scope, cls)
 
     def _function_body(self, f: Function) -> None:
-        for node in _walk_own(f.node):
+        for node in walk_own(f.node, bare_strings=False):
             if isinstance(node, ast.Constant) and node.value == SOCKET_KEY:
                 f.direct = True
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
@@ -409,7 +315,7 @@ class _Scanner:
                 f.socket_vars |= {t.id for t in node.targets if isinstance(t, ast.Name)}
             elif isinstance(node, ast.NamedExpr) and _reads_key(node.value, self.consts):
                 f.socket_vars.add(node.target.id)
-        for node in _walk_own(f.node):
+        for node in walk_own(f.node, bare_strings=False):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and any(
                     (isinstance(a, ast.Name) and a.id in f.socket_vars) or _reads_key(a, self.consts) for a in node.args):
                 f.socket_calls.append(node.func.id)
@@ -536,7 +442,7 @@ class _Scanner:
             f = fns.get(q)
             if f is None:
                 continue
-            for node in _walk_own(f.node):
+            for node in walk_own(f.node, bare_strings=False):
                 if not isinstance(node, ast.If):
                     continue
                 absent = _tests_socket_absent(node.test, f.socket_vars, self.consts)
@@ -709,38 +615,6 @@ class _Scanner:
             return [Edit(self.scan.file, at, at, "".join(f"\n{m}" for m in missing))]
         return [Edit(self.scan.file, 0, 0, "".join(f"{m}\n" for m in missing))]
 
-    def _gunicorn_config(self, tree: ast.Module) -> None:
-        """A gunicorn config file (Python): module-level ``worker_class``, or none (sync)."""
-        found = False
-        settings_values = {t.id: stmt.value for stmt in tree.body if isinstance(stmt, ast.Assign)
-                           for t in stmt.targets if isinstance(t, ast.Name)}
-
-        def number(name: str) -> int | None:
-            v = settings_values.get(name)
-            return v.value if isinstance(v, ast.Constant) and isinstance(v.value, int) else None
-
-        for stmt in tree.body:
-            if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "worker_class" for t in stmt.targets):
-                found = True
-                if _const_str(stmt.value) is not None:
-                    preload = settings_values.get("preload_app")
-                    self.scan.facts.deploys.append(_model.Deploy(
-                        self.scan.file, _const_str(stmt.value), self.t.loc(stmt), number("workers"), number("threads"),
-                        preload=isinstance(preload, ast.Constant) and preload.value is True))
-                worker = _const_str(stmt.value)
-                if worker is not None and worker_is_bad(worker):
-                    v = stmt.value
-                    start, end = self.t.offset(v.lineno, v.col_offset), self.t.offset(v.end_lineno, v.end_col_offset)
-                    quote = self.t.text[start] if self.t.text[start] in "'\"" else '"'
-                    edit = Edit(self.scan.file, start, end, f"{quote}{GOOD_WORKER}{quote}")
-                    self.scan.gunicorn.append(Gunicorn(self.scan.file, worker, self.t.loc(stmt), edit))
-        if not found and "gunicorn" in os.path.basename(self.scan.file).lower():
-            settings = {t.id for s in tree.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
-            if settings & {"bind", "workers", "threads", "timeout", "wsgi_app", "accesslog", "errorlog"}:
-                self.scan.gunicorn.append(Gunicorn(self.scan.file, "sync (the default: no worker_class set)", Loc(1, 0, 1, 0)))
-                self.scan.facts.deploys.append(_model.Deploy(self.scan.file, "sync (the default: no worker_class set)",
-                                                             Loc(1, 0, 1, 0), number("workers"), number("threads"), False))
-
 
 def _after_last_argument(call: ast.Call, t: _Text) -> int | None:
     """The offset just after the call's last argument (before any trailing comma or comment)."""
@@ -776,19 +650,6 @@ def _qual(scope: str, name: str, in_class: bool) -> str:
     if not scope:
         return name
     return f"{scope}.{name}" if in_class else f"{scope}.<locals>.{name}"
-
-
-def _walk_own(fn: ast.AST):
-    """Nodes of a function's body, not descending into nested functions or classes."""
-    stack = list(ast.iter_child_nodes(fn))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue  # docstrings and bare strings are not reads
-        yield node
-        stack.extend(ast.iter_child_nodes(node))
 
 
 def _reads_key(node: ast.AST, consts: set) -> bool:
@@ -828,112 +689,12 @@ def _page_return(value: ast.AST | None) -> str | None:
     return _dotted(value)
 
 
-# -- command lines and config files ----------------------------------------------------
-
-
-def worker_is_bad(worker: str) -> bool:
-    w = worker.strip().strip("'\"")
-    if w.endswith("GeventWebSocketWorker"):
-        return False
-    return w in BAD_WORKERS or w.startswith("gunicorn.workers.") or "uvicorn" in w.lower()
-
-
-_TOKEN_JUNK = re.compile(r"[\"'\[\],]")
-
-
 def scan_config_text(text: str, file: str, explicit: bool = False) -> ModuleScan:
-    """Command lines in Procfiles, Dockerfiles, shell scripts, compose/CI YAML, ini and .env files."""
+    """Command lines in Procfiles, Dockerfiles, shell scripts, compose/CI YAML, ini and .env files
+    (read by ``wsdiag.check.deploy``)."""
     scan = ModuleScan(file, text, explicit=explicit)
-    if os.path.basename(file).lower().startswith("requirements"):
-        scan.facts.pins = _model.pins_in(text)
-        return scan
-    t = _Text(text)
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        start = i
-        logical = lines[i]
-        while logical.rstrip().endswith("\\") and i + 1 < len(lines):
-            i += 1
-            logical = logical.rstrip()[:-1] + " " + lines[i]
-        i += 1
-        if logical.lstrip().startswith("#"):
-            continue
-        scan.gunicorn.extend(_gunicorn_in_line(logical, start + 1, file, t, scan.facts.deploys))
-        m = re.search(r"(?<![\w.-])flask\s+(?:--app[ =]\S+\s+)?run\b", logical)
-        if m and _command_at(logical, m.start()):
-            loc = Loc(start + 1, m.start(), start + 1, m.end())
-            scan.servers.append(Server(file, "flask run", "Werkzeug development server", loc))
-            scan.facts.launches.append(_model.Launch(file, _model.DEV, "flask run", loc))
-        if logical.strip().lower() == "[uwsgi]":
-            loc = Loc(start + 1, 0, start + 1, len(logical))
-            scan.facts.launches.append(_model.Launch(file, _model.UWSGI, "uWSGI", loc))
-            scan.servers.append(Server(file, "uWSGI ([uwsgi] section)", "uWSGI, which does not provide wsgi.websocket", loc))
+    _deploy.read_config(scan, text)
     return scan
-
-
-_PREFIX_WORDS = {"cmd", "run", "exec", "entrypoint", "nohup", "sudo", "env", "python", "python3", "-m", "-",
-                 "command", "time", "poetry", "pipenv", "uv", "then", "do", "else"}
-_SEPARATORS = re.compile(r"&&|\|\||;|\||\$\(|\(|`")
-
-
-def _command_at(line: str, at: int) -> bool:
-    """Is the word starting at ``at`` in command position (not prose, not an argument)?
-
-    Allowed before it, within one command: YAML/Procfile keys (``web:``), env assignments
-    (``X=1``), launcher words (``exec``, ``RUN``, ``python -m``...) and JSON/quote punctuation.
-    """
-    segment = _SEPARATORS.split(line[:at])[-1]
-    for tok in _TOKEN_JUNK.sub(" ", segment).split():
-        low = tok.lower()
-        if low in _PREFIX_WORDS or re.fullmatch(r"[\w.-]+:", tok) or re.fullmatch(r"\w+=\S*", tok):
-            continue
-        return False
-    return True
-
-
-def _gunicorn_in_line(line: str, lineno: int, file: str, t: _Text, deploys: list | None = None) -> list[Gunicorn]:
-    out: list[Gunicorn] = []
-    env = re.search(r"GUNICORN_CMD_ARGS\s*[=:]\s*(.*)", line)
-    cmd = None
-    for m in re.finditer(r"(?:(?<=[\s\"'\[=,])|^)(?:\S*/)?gunicorn(?=[\s\"',\]]|$)", line):
-        if _command_at(line, m.start()):
-            cmd = m
-            break
-    if not (cmd or env):
-        return out
-    rest = line[cmd.end():] if cmd else env.group(1)
-    tokens = _TOKEN_JUNK.sub(" ", rest).split()
-    if deploys is not None:
-        g = _model.gunicorn_tokens(tokens)
-        col = (cmd.start() + cmd.group().rfind("gunicorn")) if cmd else env.start()
-        deploys.append(_model.Deploy(file, g["worker"] or "sync (the default: no -k given)",
-                                     Loc(lineno, col, lineno, col + len("gunicorn")), g["workers"], g["threads"],
-                                     g["worker"] is not None, g["configured"] or bool(env) or "GUNICORN_CMD_ARGS" in line,
-                                     g["preload"]))
-    worker, wtok = None, None
-    for n, tok in enumerate(tokens):
-        if tok in ("-k", "--worker-class") and n + 1 < len(tokens):
-            worker, wtok = tokens[n + 1], tokens[n + 1]
-        elif tok.startswith("--worker-class="):
-            worker = wtok = tok.split("=", 1)[1]
-        elif tok.startswith("-k") and len(tok) > 2 and not tok.startswith("--"):
-            worker = wtok = tok[2:]
-    if worker is None:
-        configured = any(tok in ("-c", "--config") or tok.startswith("--config=") for tok in tokens)
-        if cmd and not configured and not env and "GUNICORN_CMD_ARGS" not in line:
-            col = cmd.start() + cmd.group().rfind("gunicorn")
-            out.append(Gunicorn(file, "sync (the default: no -k given)", Loc(lineno, col, lineno, col + len("gunicorn"))))
-        return out
-    if worker_is_bad(worker):
-        col = line.find(wtok, cmd.end() if cmd else env.start(1))
-        loc = Loc(lineno, col, lineno, col + len(wtok))
-        edit = None
-        if lineno <= len(t.lines) and col >= 0 and t.line(lineno)[col:col + len(wtok)] == wtok:
-            at = t.starts[lineno - 1] + col
-            edit = Edit(file, at, at + len(wtok), GOOD_WORKER)
-        out.append(Gunicorn(file, worker, loc, edit))
-    return out
 
 
 # -- files -----------------------------------------------------------------------------
@@ -963,11 +724,9 @@ def scan_file(path: str, text: str, explicit: bool = False) -> ModuleScan:
 # -- findings --------------------------------------------------------------------------
 
 
-def location(scan: ModuleScan, loc: Loc) -> dict:
-    """The location evidence every static finding carries."""
-    t = scan.table
-    return {"file": scan.file, "line": loc.line, "column": loc.col + 1, "end_line": loc.end_line,
-            "end_column": loc.end_col + 1, "source": t.line(loc.line)}
+def location(scan: ModuleScan, loc: Loc) -> Location:
+    """Where a static finding is (``Finding.location``)."""
+    return Location(scan.file, loc.line, loc.col + 1, loc.end_line, loc.end_col + 1, scan.table.line(loc.line))
 
 
 def _route_label(r: Route) -> str:

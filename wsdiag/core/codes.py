@@ -243,7 +243,7 @@ _ALL = [
          "#   proxy_set_header Sec-WebSocket-Key \"\";   <- remove lines like this\n"
          "# CloudFront: origin request policy AllViewer, or forward Sec-WebSocket-Key,\n"
          "#   Sec-WebSocket-Version, Sec-WebSocket-Extensions and Sec-WebSocket-Protocol\n"),
-    Code("WS221", "request-line-too-long", E, "answered 414 {reason}: the request line is {length} bytes, over the server's limit of {limit}",
+    Code("WS221", "request-line-too-long", E, "answered {status} {reason}: the request line is {length} bytes, over the server's limit of {limit}",
          "Move the token out of the URL (a cookie, or the first message after the upgrade), or shorten it.",
          "The server refused the request line as too long before any WebSocket code ran.",
          "gevent's pywsgi refuses request lines over 8,192 bytes (MAX_REQUEST_LINE), gunicorn over 4,094 "
@@ -673,6 +673,27 @@ _ALL = [
          "The file uses a framework other than Flask.",
          "Its routes and servers follow that framework's rules, which wsdiag does not model; it is never flagged as Flask.",
          ""),
+    Code("WS522", "socketio-facts", I, "Flask-SocketIO at {endpoint}: async_mode {async_mode}, WebSocket driver {driver}, cors_allowed_origins {cors}, message queue {queue}; served by {workers} (from {source})",
+         "Nothing to do: these are the facts the other Socket.IO findings and `wsdiag probe --socketio` build on.",
+         "Flask-SocketIO's endpoint, the async mode python-engineio picks with the installed packages and the "
+         "WebSocket driver that mode uses, the origins it accepts, its message queue and how many processes serve it.",
+         "Several processes need a message queue and sticky sessions (FM-25); an async mode without a WebSocket "
+         "driver has no WebSocket transport (FM-26); origins decide 'Not an accepted origin.' (FM-23).",
+         ""),
+    Code("WS523", "socketio-origins-cannot-match", W, "cors_allowed_origins {origins} cannot match the origin the app is served from: {problem}",
+         "List each page origin exactly as the browser sends it: scheme://host[:port], https:// behind TLS, no path or trailing slash.",
+         "python-engineio compares the request's Origin header with each listed origin as a string.",
+         "A browser's Origin is scheme://host[:port]; an entry with a path, a trailing slash or no scheme never equals it, "
+         "and an https page never sends an http:// origin. Every such request gets 400 'Not an accepted origin.' "
+         "(FAILURES FM-23); '*' or an empty list (origin checks off) accept every origin.",
+         "socketio = SocketIO(app, cors_allowed_origins=['https://chat.example.com'])"),
+    Code("WS524", "socketio-no-websocket-driver", E, "Flask-SocketIO async_mode {async_mode} has no WebSocket driver here (python-engineio {engineio}): {consequence}",
+         "pip install simple-websocket (threading and gevent modes), or serve with gevent-websocket's GeventWebSocketWorker in gevent mode.",
+         "python-engineio's threading driver (and its gevent driver without gevent-websocket) speaks WebSocket through simple-websocket.",
+         "From python-engineio 4.7.1 that import is unconditional: without simple-websocket the mode does not load and "
+         "SocketIO() raises ValueError('Invalid async_mode specified'). Older releases start and offer no WebSocket "
+         "upgrade (FAILURES FM-26, FM-26b).",
+         "pip install simple-websocket"),
     # -- 6xx app behaviour ----------------------------------------------------------------
     Code("WS601", "route-not-websocket", E, "the route for {path} lacks websocket=True: Werkzeug raises WebsocketMismatch (400), hidden behind the 101",
          "Declare the route with @app.route(..., websocket=True).",
@@ -754,6 +775,12 @@ _ALL = [
          "nginx forwards HTTP/1.0 unless proxy_http_version 1.1 is set; gevent-websocket then "
          "answers 402.",
          FIX_NGINX),
+    Code("WS707", "double-handshake", E, "the upgrade was answered twice: after the 101 the stream carries a second {line!r} ({profiles})",
+         "Serve flask-sock / simple-websocket apps without gevent-websocket's WebSocketHandler (gunicorn -k gevent or --threads, or a plain gevent WSGIServer); with Flask-SocketIO in the same app, uninstall gevent-websocket.",
+         "Two WebSocket servers handled the same upgrade: gevent-websocket's handler answered 101, then the app's own WebSocket library ran a second handshake on the raw socket.",
+         "The second 'HTTP/1.1 101' arrives where frames belong; its first byte 'H' (0x48) parses as a close frame with RSV1 set, so browsers fail with 'Invalid frame header' and websocket-client with 'rsv is not implemented'. Typical triggers: flask-sock under GeventWebSocketWorker or WSGIServer(handler_class=WebSocketHandler), and socketio.run in gevent mode with gevent-websocket installed (FAILURES FM-11, FM-28). The view itself runs and then sees the client go away, so the app's trace shows it ending early: that is a consequence, not the cause.",
+         "# gunicorn: -k gevent (with monkey.patch_all()) or --threads 100, not GeventWebSocketWorker\n"
+         "# gevent:   WSGIServer(('127.0.0.1', 5000), app)   # no handler_class=WebSocketHandler"),
     Code("WS706", "websocket-rule-unmatchable", E, "if Werkzeug is older than 2.0, websocket=True rules never match under gevent: {path} would fail with a hidden 400",
          "Upgrade Werkzeug/Flask to >= 2.0.2, or drop websocket=True while on Werkzeug 1.0.",
          "Werkzeug 1.0 decides 'WebSocket' from wsgi.url_scheme only, which gevent sets to http.",

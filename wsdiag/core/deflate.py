@@ -17,7 +17,7 @@ this module judges permessage-deflate answers to an offer.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from wsdiag.core.record import Factory, FrozenRecord, Record
 
 NAME = "permessage-deflate"
 TAIL = b"\x00\x00\xff\xff"  # RFC 7692 section 7.2.2: appended before inflating a message
@@ -26,16 +26,16 @@ RESPONSE_PARAMS = ("server_no_context_takeover", "client_no_context_takeover",
 MAX_OUTPUT = 1 << 20  # bytes of one inflated message kept
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(FrozenRecord):
+    __slots__ = ("code", "evidence")
     code: str
     evidence: dict
 
 
-@dataclass(frozen=True)
-class Element:
+class Element(FrozenRecord):
     """One extension element of a header: its name and (param, value or None) pairs."""
 
+    __slots__ = ("name", "params", "text")
     name: str
     params: tuple[tuple[str, str | None], ...]
     text: str
@@ -85,15 +85,18 @@ def _split(text: str, sep: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
-@dataclass(frozen=True)
-class Agreement:
+class Agreement(FrozenRecord):
     """The permessage-deflate parameters in force (RFC 7692 section 7.1)."""
 
-    server_no_context_takeover: bool = False
-    client_no_context_takeover: bool = False
-    server_max_window_bits: int = 15
-    client_max_window_bits: int = 15
-    response: str = ""
+    __slots__ = ("server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits",
+                 "client_max_window_bits", "response")
+    _defaults = {"server_no_context_takeover": False, "client_no_context_takeover": False,
+                 "server_max_window_bits": 15, "client_max_window_bits": 15, "response": ""}
+    server_no_context_takeover: bool
+    client_no_context_takeover: bool
+    server_max_window_bits: int
+    client_max_window_bits: int
+    response: str
 
     def to_dict(self) -> dict:
         return {
@@ -105,13 +108,14 @@ class Agreement:
         }
 
 
-@dataclass
-class Negotiation:
+class Negotiation(Record):
     """What the handshake settled: ``agreement`` None when deflate is not in force."""
 
-    offered: bool = False
-    agreement: Agreement | None = None
-    problems: list[Problem] = field(default_factory=list)
+    __slots__ = ("offered", "agreement", "problems")
+    _defaults = {"offered": False, "agreement": None, "problems": Factory(list)}
+    offered: bool
+    agreement: Agreement | None
+    problems: list[Problem]
 
     @property
     def active(self) -> bool:

@@ -12,7 +12,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wsdiag.core import codes
 from wsdiag.core.deflate import negotiate
@@ -29,14 +29,17 @@ from wsdiag.core.handshake import (
     status_line_of,
 )
 from wsdiag.core.profiles import Profile
-from wsdiag.core.stages import StagePath, render_path
+from wsdiag.core.record import Record
 from wsdiag.core.versions import connection_window
+
+if TYPE_CHECKING:  # the trace's stages are imported only when an exchange has a trace (start-up)
+    from wsdiag.core.stages import StagePath
 
 WERKZEUG_400 = b"The browser (or proxy) sent a request that this server could not understand"
 
 
-@dataclass
-class Judgement:
+class Judgement(Record):
+    __slots__ = ("verdict", "status", "findings", "phase", "head")
     verdict: Verdict
     status: int | None
     findings: list[Finding]
@@ -213,7 +216,7 @@ def build_report(
                 counts=profile.expect_service,
                 connection=(_sent_header(request, "Connection") if request else "") or (profile.connection or ""),
                 http_version=profile.http_version,
-                stages=StagePath.from_events(ex.trace) if ex.trace else None,
+                stages=_stage_path(ex.trace) if ex.trace else None,
             )
         )
     controls: list[Control] = []
@@ -352,7 +355,19 @@ def infer(path: str, results: list[ProfileResult], controls: list[Control], url:
     causes = refusals.consistent(causes, ident, any_101=bool(upgraded) or (bogus is not None and bogus.status == 101))
     refusals.calibrate(causes)
 
+    # A second 101 inside the frame stream: two WebSocket servers answered (FM-11). Whatever the
+    # app's trace says about the view ending is a consequence of the client failing.
+    doubled = [r for r in counted if any(f.code == "WS409" and str(f.evidence.get("line", "")).startswith("HTTP/1.")
+                                         and " 101" in str(f.evidence.get("line", ""))[:13] for f in r.findings)]
+    if doubled:
+        line = next(str(f.evidence["line"]) for f in doubled[0].findings if f.code == "WS409")
+        causes.insert(0, Finding("WS707", {**base, "line": line, "profiles": ", ".join(r.profile for r in doubled)},
+                                 "url", "likely"))
+        causes = [c for c in causes if not (c.code.startswith("WS6") or c.code == "WS706")]
+
     traced = _trace_causes(path, counted)
+    if doubled:
+        traced = [c for c in traced if c.code != "WS603"]
     if traced:
         # The app's own trace is certain; black-box guesses about the app give way to it.
         causes = [c for c in causes if not (c.code.startswith("WS6") or c.code == "WS706")] + traced
@@ -364,6 +379,12 @@ def infer(path: str, results: list[ProfileResult], controls: list[Control], url:
     return ranked, facts
 
 
+def _stage_path(trace) -> StagePath:
+    from wsdiag.core.stages import StagePath
+
+    return StagePath.from_events(trace)
+
+
 def _trace_causes(path: str, counted: list[ProfileResult]) -> list[Finding]:
     """Certain causes from the app's stage traces (one finding per code, all profiles named)."""
     by_code: dict[str, Finding] = {}
@@ -371,6 +392,8 @@ def _trace_causes(path: str, counted: list[ProfileResult]) -> list[Finding]:
     def add(code: str, r: ProfileResult, sp: StagePath, **extra) -> None:
         f = by_code.get(code)
         if f is None:
+            from wsdiag.core.stages import render_path
+
             ev = {"path": sp.path or path, "stage_path": render_path(sp), "profiles": [], "hidden_status": sp.hidden_status,
                   "source": "trace", **extra}
             f = by_code[code] = Finding(code, ev, "url", "certain")
@@ -456,7 +479,7 @@ def _not_upgraded_causes(answered: list[ProfileResult], get: Control | None, bas
     return out
 
 
-_ORDER = {"WS726": 0, "WS204": 0, "WS220": 0, "WS221": 0, "WS222": 0, "WS223": 0, "WS227": 0, "WS224": 0, "WS226": 0, "WS704": 0, "WS703": 1, "WS701": 2, "WS702": 3, "WS601": 4}
+_ORDER = {"WS707": 0, "WS726": 0, "WS204": 0, "WS220": 0, "WS221": 0, "WS222": 0, "WS223": 0, "WS227": 0, "WS224": 0, "WS226": 0, "WS704": 0, "WS703": 1, "WS701": 2, "WS702": 3, "WS601": 4}
 
 
 def _rank(causes: list[Finding]) -> list[Finding]:

@@ -55,6 +55,20 @@ class Location:
     end_column: int | None = None
     source: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The wire keys (JSON output, cache): ``end_line``/``end_column`` only when known."""
+        d: dict[str, Any] = {"file": self.file, "line": self.line, "column": self.column}
+        if self.end_line is not None:
+            d["end_line"] = self.end_line
+        if self.end_column is not None:
+            d["end_column"] = self.end_column
+        d["source"] = self.source
+        return d
+
+
+LOCATION_KEYS = ("file", "line", "column", "end_line", "end_column", "source")
+FIX_KEYS = ("diff", "fix_blocker", "advice")
+
 
 @dataclass(frozen=True)
 class SuggestedFix:
@@ -64,14 +78,21 @@ class SuggestedFix:
     blocker: str | None = None  # why ``--fix`` will not make the edit
     advice: str | None = None  # the fix in words, true for the installed releases
 
+    def to_dict(self) -> dict[str, Any]:
+        """The wire keys (``diff``, ``fix_blocker``, ``advice``), each only when set."""
+        d = {"diff": self.diff, "fix_blocker": self.blocker, "advice": self.advice}
+        return {k: v for k, v in d.items() if v is not None}
+
 
 @dataclass
 class Finding:
     """One defect (or fact) with its evidence; ``subject`` says what it is about.
 
-    ``location`` and ``suggested_fix`` are the typed views of the evidence keys every static
-    finding carries (``file``/``line``/``column``/``end_line``/``end_column``/``source`` and
-    ``diff``/``fix_blocker``/``advice``): read them instead of the dict keys.
+    ``location`` (static findings: where in the source) and ``fix`` (the diff, the reason
+    ``--fix`` refuses, the advice in words) are typed fields; ``evidence`` holds the rest.
+    On the wire (``to_dict``, the check cache) they are the evidence keys ``file``/``line``/
+    ``column``/``end_line``/``end_column``/``source`` and ``diff``/``fix_blocker``/``advice``
+    as before; ``from_wire`` is the one place that reads them back.
     """
 
     code: str
@@ -79,6 +100,8 @@ class Finding:
     subject: str = ""  # profile name, "url", or a control request name
     confidence: str = "certain"  # certain | likely | possible
     rank: int = 0  # order among causes, 1 = leading
+    location: Location | None = None
+    fix: SuggestedFix | None = None
 
     @property
     def info(self) -> _codes.Code:
@@ -90,27 +113,37 @@ class Finding:
 
     @property
     def summary(self) -> str:
-        return _codes.format_summary(self.info, self.evidence)
+        return _codes.format_summary(self.info, self.wire_evidence())
 
     @property
-    def location(self) -> Location | None:
-        e = self.evidence
-        if not e.get("file"):
-            return None
+    def advice(self) -> str | None:
+        """The fix in words for this finding (its own advice, else None)."""
+        return self.fix.advice if self.fix is not None else None
 
-        def num(key: str) -> int | None:
-            v = e.get(key)
-            return int(v) if isinstance(v, int) or (isinstance(v, str) and v.isdigit()) else None
+    def wire_evidence(self) -> dict[str, Any]:
+        """The evidence as serialised: location keys, then the evidence, then the fix keys."""
+        if self.location is None and self.fix is None:
+            return self.evidence
+        out = self.location.to_dict() if self.location is not None else {}
+        out.update(self.evidence)
+        if self.fix is not None:
+            out.update(self.fix.to_dict())
+        return out
 
-        return Location(str(e["file"]), num("line") or 0, num("column") or 1, num("end_line"), num("end_column"),
-                        str(e.get("source") or ""))
-
-    @property
-    def suggested_fix(self) -> SuggestedFix | None:
-        e = self.evidence
-        if not any(e.get(k) for k in ("diff", "fix_blocker", "advice")):
-            return None
-        return SuggestedFix(e.get("diff") or None, e.get("fix_blocker") or None, e.get("advice") or None)
+    @classmethod
+    def from_wire(cls, code: str, evidence: dict[str, Any], subject: str = "", confidence: str = "certain",
+                  rank: int = 0) -> Finding:
+        """The inverse of ``wire_evidence``: lift the location and fix keys into typed fields."""
+        ev = dict(evidence)
+        loc = fix = None
+        if ev.get("file"):
+            where = {k: ev.pop(k) for k in LOCATION_KEYS if k in ev}
+            loc = Location(str(where["file"]), int(where.get("line") or 0), int(where.get("column") or 1),
+                           where.get("end_line"), where.get("end_column"), str(where.get("source") or ""))
+        parts = {k: ev.pop(k) for k in FIX_KEYS if k in ev}
+        if any(v is not None for v in parts.values()):
+            fix = SuggestedFix(parts.get("diff"), parts.get("fix_blocker"), parts.get("advice"))
+        return cls(code, ev, subject, confidence, rank, loc, fix)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,7 +153,7 @@ class Finding:
             "subject": self.subject,
             "confidence": self.confidence,
             "summary": self.summary,
-            "evidence": self.evidence,
+            "evidence": self.wire_evidence(),
             "fix": self.info.fix,
         }
 

@@ -48,9 +48,9 @@ a Flask answer with Date, no Server      gevent pywsgi (plain or GeventWebSocket
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from wsdiag.core.handshake import ResponseHead, content_length
+from wsdiag.core.record import Factory, Record
 
 GWS = "gevent-websocket"
 WSPROTO = "wsproto (simple-websocket / flask-sock)"
@@ -66,25 +66,28 @@ X3_LENGTHS = (17, 20, 33, 37, 41)
 WERKZEUG_PAGE = re.compile(rb"<!doctype html>\s*<html lang=en>\s*<title>\d{3} ")
 
 
-@dataclass
-class Answer:
+class Answer(Record):
     """One request wsdiag sent and the answer it got, reduced to what the tells read."""
 
+    __slots__ = ("name", "head", "body", "http_version", "upgrade", "offered_extensions", "path_exists")
+    _defaults = {"body": b"", "http_version": "HTTP/1.1", "upgrade": True, "offered_extensions": (),
+                 "path_exists": True}
     name: str  # profile or control name
     head: ResponseHead | None
-    body: bytes = b""
-    http_version: str = "HTTP/1.1"  # of the request line sent
-    upgrade: bool = True  # the request asked for an upgrade
-    offered_extensions: tuple[str, ...] = ()
-    path_exists: bool = True  # False for the upgrade to a path that cannot exist
+    body: bytes
+    http_version: str  # of the request line sent (default HTTP/1.1)
+    upgrade: bool  # the request asked for an upgrade (default True)
+    offered_extensions: tuple[str, ...]
+    path_exists: bool  # False for the upgrade to a path that cannot exist (default True)
 
 
-@dataclass
-class Layer:
+class Layer(Record):
+    __slots__ = ("role", "name", "seen", "strong")
+    _defaults = {"seen": Factory(dict), "strong": False}
     role: str  # proxy | websocket | server | app
     name: str
-    seen: dict[str, list[str]] = field(default_factory=dict)  # tell -> the answers showing it
-    strong: bool = False
+    seen: dict[str, list[str]]  # tell -> the answers showing it
+    strong: bool
 
     @property
     def reasons(self) -> list[str]:
@@ -98,9 +101,10 @@ class Layer:
         return f"{self.name} ({'; '.join(self.reasons)})"
 
 
-@dataclass
-class Identification:
-    layers: list[Layer] = field(default_factory=list)
+class Identification(Record):
+    __slots__ = ("layers",)
+    _defaults = {"layers": Factory(list)}
+    layers: list[Layer]
 
     def get(self, role: str) -> Layer | None:
         return next((la for la in self.layers if la.role == role), None)

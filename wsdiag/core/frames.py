@@ -12,7 +12,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from wsdiag.core.record import FrozenRecord
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 CONTROL = (OP_CLOSE, OP_PING, OP_PONG)
@@ -20,8 +20,8 @@ KNOWN = (OP_CONT, OP_TEXT, OP_BINARY) + CONTROL
 MAX_PAYLOAD = 1 << 20
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(FrozenRecord):
+    __slots__ = ("fin", "rsv", "opcode", "masked", "payload")
     fin: bool
     rsv: int
     opcode: int
@@ -35,8 +35,8 @@ class Frame:
         )
 
 
-@dataclass(frozen=True)
-class FrameProblem:
+class FrameProblem(FrozenRecord):
+    __slots__ = ("code", "evidence")
     code: str  # a finding code from codes.py
     evidence: dict
 

@@ -16,10 +16,11 @@ import base64
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from wsdiag.core.findings import Finding
 from wsdiag.core.profiles import Profile
+from wsdiag.core.record import Factory, FrozenRecord, Record
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 MAX_HEAD = 64 * 1024  # bytes of response head wsdiag reads before giving up (WS112)
@@ -66,10 +67,10 @@ class Target:
         return f"{self.scheme}://{self.host_header}{self.resource}"
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(FrozenRecord):
     """A handshake request as sent: the bytes and the facts the checks need."""
 
+    __slots__ = ("raw", "key", "offered_protocols", "offered_extensions", "headers", "http_version", "upgrade")
     raw: bytes
     key: str | None
     offered_protocols: tuple[str, ...]
@@ -169,17 +170,18 @@ def find_head_end(buf: bytes) -> int | None:
     return min(candidates) if candidates else None
 
 
-@dataclass
-class ResponseHead:
+class ResponseHead(Record):
     """A parsed response head, with the oddities seen while parsing it."""
 
+    __slots__ = ("version", "status", "reason", "headers", "raw", "bare_lf", "bad_lines")
+    _defaults = {"bare_lf": False, "bad_lines": Factory(list)}
     version: str
     status: int
     reason: str
     headers: list[tuple[str, str]]
     raw: bytes
-    bare_lf: bool = False
-    bad_lines: list[str] = field(default_factory=list)
+    bare_lf: bool
+    bad_lines: list[str]
 
     def get_all(self, name: str) -> list[str]:
         low = name.lower()

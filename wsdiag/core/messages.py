@@ -20,19 +20,19 @@ Rules this module keeps:
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass, field
 
 from wsdiag.core import frames as fr
 from wsdiag.core.deflate import Agreement, Inflater, InflateError
+from wsdiag.core.record import Factory, Record
 
 RSV1 = 0b100
 KEEP = 4096  # bytes of each message kept as evidence
 
 
-@dataclass
-class Message:
+class Message(Record):
     """A complete data message (text or binary), inflated if it was compressed."""
 
+    __slots__ = ("opcode", "data", "length", "frames", "compressed")
     opcode: int
     data: bytes  # the first ``keep`` bytes
     length: int  # full (inflated) length
@@ -44,26 +44,31 @@ class Message:
         return "text" if self.opcode == fr.OP_TEXT else "binary"
 
 
-@dataclass
-class MessageReader:
+class MessageReader(Record):
     """Incremental, stateful reader of one server-to-client stream after the 101."""
 
-    deflate: Agreement | None = None
-    keep: int = KEEP
-    failed: bool = False
-    frames_seen: int = 0
-    bytes_seen: int = 0
-    _buf: bytes = b""
-    _op: int | None = None  # opcode of the fragmented message in progress
-    _compressed: bool = False
-    _parts: list = field(default_factory=list)
-    _kept: int = 0
-    _length: int = 0
-    _nframes: int = 0
-    _utf8: object = None
-    _inflater: Inflater | None = None
+    __slots__ = ("deflate", "keep", "failed", "frames_seen", "bytes_seen", "_buf", "_op", "_compressed", "_parts",
+                 "_kept", "_length", "_nframes", "_utf8", "_inflater")
+    _defaults = {"deflate": None, "keep": KEEP, "failed": False, "frames_seen": 0, "bytes_seen": 0, "_buf": b"",
+                 "_op": None, "_compressed": False, "_parts": Factory(list), "_kept": 0, "_length": 0,
+                 "_nframes": 0, "_utf8": None, "_inflater": None}
+    deflate: Agreement | None
+    keep: int
+    failed: bool
+    frames_seen: int
+    bytes_seen: int
+    _buf: bytes
+    _op: int | None  # opcode of the fragmented message in progress
+    _compressed: bool
+    _parts: list
+    _kept: int
+    _length: int
+    _nframes: int
+    _utf8: object
+    _inflater: Inflater | None
 
-    def __post_init__(self) -> None:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         if self.deflate is not None:
             self._inflater = Inflater(self.deflate)
 

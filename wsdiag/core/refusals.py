@@ -22,6 +22,8 @@ from wsdiag.core.findings import Control, Finding, ProfileResult, Verdict
 from wsdiag.core.fingerprint import GUNICORN, GWS, PYWSGI, WSPROTO, Answer, Identification, identify
 from wsdiag.core.handshake import ResponseHead, content_length, parse_response_head
 
+# gunicorn before 24 answers an over-long request line with 400 and this body (24+: 414)
+LINE_TOO_LARGE = re.compile(rb"Request Line is too large \((\d+) (?:>|&gt;) (\d+)\)")
 NOT_TRUSTED = re.compile(rb"Host (?:&#39;|')(.{0,200}?)(?:&#39;|') is not trusted", re.S)
 TAG = re.compile(r"<[^>]+>")
 
@@ -147,9 +149,12 @@ def refusal_causes(refused: list[ProfileResult], ident: Identification, location
             else:
                 server = h.get("Server")
                 add("WS704", r, statuses=[402], server=server, server_hint=f" (Server: {server})" if server else "")
+        elif status == 400 and (too_large := LINE_TOO_LARGE.search(body)):  # gunicorn < 24: 400, with the sizes
+            add("WS221", r, status=status, reason=h.reason, length=len(request_line(ex.request)),
+                limit=int(too_large.group(2)))
         elif status == 414:
             limit = next((LIMITS[la.name] for la in ident.layers if la.name in LIMITS), "?")
-            add("WS221", r, reason=h.reason, length=len(request_line(ex.request)), limit=limit)
+            add("WS221", r, status=status, reason=h.reason, length=len(request_line(ex.request)), limit=limit)
         elif status in (401, 403) and (b"origin" in body.lower() or "origin" in h.reason.lower()):
             add("WS222", r, status=status, origin=sent_header(ex.request, "Origin") or "none sent", text=body_text(body))
         elif status == 400 and NOT_TRUSTED.search(body):

@@ -9,13 +9,13 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from wsdiag.core.record import FrozenRecord
 
 
-@dataclass(frozen=True)
-class Detection:
+class Detection(FrozenRecord):
     """How a range of Werkzeug releases decides that a request is a WebSocket request."""
 
+    __slots__ = ("releases", "low", "high", "rule")
     releases: str  # human range, e.g. ">= 2.0.2"
     low: tuple[int, ...]  # first release (inclusive)
     high: tuple[int, ...] | None  # first release NOT in the range
@@ -46,8 +46,8 @@ def detection_for(version: tuple[int, ...]) -> Detection | None:
     return None
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(FrozenRecord):
+    __slots__ = ("text", "releases")
     text: str
     releases: str
 

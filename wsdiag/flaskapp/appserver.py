@@ -15,7 +15,7 @@ or, when the app cannot be loaded, ``{"error": "<one line>"}``.
 Rules this module keeps:
 
 * The app runs in a child; every wait for it is bounded; ``RunningApp.stop`` always ends it
-  (and the child ends itself when its stdin closes, i.e. when the parent is gone).
+  (and the child ends itself when the parent is gone: ``wsdiag.proc``'s lifeline pipe).
 * Failures to start are ``AppStartError`` with one line (exception type and message, plus
   where in the user's code), never a traceback.
 * Nothing heavy at import time: the child monkey-patches with gevent before it imports
@@ -35,7 +35,7 @@ from typing import Any
 READY_PREFIX = "WSDIAG-APPSERVER"
 READY = re.compile(READY_PREFIX + r" (\{.*\}) (\d+)\s*$")
 TOKEN_ENV = "WSDIAG_APPSERVER_TOKEN"  # parent -> child only; removed before the app is imported
-WATCH_ENV = "WSDIAG_APPSERVER_WATCH_STDIN"  # set by start_app: stdin is a pipe from the parent
+WATCH_ENV = "WSDIAG_APPSERVER_WATCH_PARENT"  # "0": do not watch the lifeline of wsdiag.proc.spawn
 GUNICORN_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
 # how ``probe --app`` can serve an app (``--server``); the default comes from the app's own
 # server call or deployment config (``wsdiag.check.deploy.choose_server``)
@@ -141,6 +141,10 @@ def _short(filename: str) -> str:
 def _one_line(exc: BaseException) -> str:
     msg = str(exc).strip().splitlines()
     text = f"{type(exc).__name__}: {msg[0]}" if msg else type(exc).__name__
+    if isinstance(exc, ValueError) and msg and msg[0] == "Invalid async_mode specified":
+        # python-engineio found no async mode whose driver loads (FM-26b, wsdiag check: WS524)
+        text += (" (python-engineio could not load that async mode's driver: threading, and gevent without "
+                 "gevent-websocket, need simple-websocket installed; eventlet needs eventlet)")
     return text[:500]
 
 
@@ -418,39 +422,12 @@ def _dist(name: str) -> str | None:
         return None
 
 
-def _watch_stdin_gevent() -> None:
-    """End this process when the parent goes away (its end of our stdin closes)."""
-    import signal
+def _watch_parent() -> None:
+    """End this process when the parent goes away: the lifeline of ``wsdiag.proc.spawn``, watched
+    by ``wsdiag.flaskapp.server.watch_parent`` (a greenlet once gevent patched, else a thread)."""
+    from wsdiag.flaskapp.server import watch_parent
 
-    import gevent
-    from gevent.socket import wait_read
-
-    def watch():
-        try:
-            while True:
-                wait_read(0)
-                if not os.read(0, 4096):
-                    break
-        except Exception:
-            return
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    gevent.spawn(watch)
-
-
-def _watch_stdin_thread() -> None:
-    import signal
-    import threading
-
-    def watch():
-        try:
-            while os.read(0, 4096):
-                pass
-        except Exception:
-            return
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, daemon=True, name="wsdiag-parent-watch").start()
+    watch_parent()
 
 
 def _serve_gevent(spec_text, path_hint, token, monkey_patch: bool, watch: bool, websocket: bool = True) -> int:
@@ -470,7 +447,7 @@ def _serve_gevent(spec_text, path_hint, token, monkey_patch: bool, watch: bool, 
         _emit(info, port)
 
     if watch:
-        _watch_stdin_gevent()
+        _watch_parent()  # after the app's import: it may have patched itself
     serve(wsgi, "127.0.0.1", 0, websocket=websocket, ready=ready, log=None)
     return 0
 
@@ -488,7 +465,7 @@ def _serve_dev(spec_text, path_hint, token, watch: bool) -> int:
     info.update(host="127.0.0.1", app_port=server.server_port, trace_port=trace_port,
                 server="Werkzeug development server (threaded)")
     if watch:
-        _watch_stdin_thread()
+        _watch_parent()
     _emit(info, server.server_port)
     server.serve_forever()
     return 0
@@ -528,7 +505,7 @@ def _serve_gunicorn(spec_text, path_hint, token, watch: bool, worker: str = GUNI
         _emit(info, port)
 
     if watch:
-        _watch_stdin_thread()
+        _watch_parent()
     App().run()
     return 0
 
@@ -545,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-monkey-patch", action="store_true")
     args = parser.parse_args(argv)
     token = os.environ.pop(TOKEN_ENV, None)
-    watch = os.environ.pop(WATCH_ENV, None) == "1"
+    watch = os.environ.pop(WATCH_ENV, None) != "0"  # "0": do not end with the parent (manual runs)
     os.environ.pop("WSDIAG_TRACE_TOKEN", None)  # the app's own WsdiagTrace must not open a channel
     if not token:
         _fail(f"{TOKEN_ENV} is not set (this module is started by wsdiag's start_app)")
@@ -625,7 +602,6 @@ def _end(proc) -> None:
 def _child_env(extra: dict | None, token: str) -> dict:
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra or {}))
     env[TOKEN_ENV] = token
-    env[WATCH_ENV] = "1"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__import__("wsdiag").__file__)))
     if os.path.basename(root) not in ("site-packages", "dist-packages"):
         # a source checkout: let the child import wsdiag even from another interpreter
@@ -668,7 +644,7 @@ def start_app(spec: str | None = None, *, path_hint: str | None = None, gunicorn
     if not monkey_patch:
         cmd.append("--no-monkey-patch")
     try:
-        proc = spawn(cmd, cwd=cwd, env=_child_env(env, token), stdin=True)
+        proc = spawn(cmd, cwd=cwd, env=_child_env(env, token))
     except OSError as exc:
         raise AppStartError(f"could not run {python}: {_one_line(exc)}") from None
     try:

@@ -22,10 +22,10 @@ import inspect
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wsdiag.core.codes import REGISTRY
-from wsdiag.core.findings import Finding
+from wsdiag.core.findings import Finding, Location, SuggestedFix
 from wsdiag.check import advice as _advice
 from wsdiag.check import static as _static
 from wsdiag.core.profiles import PROFILES, Profile
@@ -155,6 +155,7 @@ class AppCheck:
     files: list  # source files of the app's views and hooks (scanned statically too)
     hook_serves: list  # app-level hooks that serve sockets
     scans: dict = field(default_factory=dict)  # absolute path -> the scan made while routing
+    socketio: list = field(default_factory=list)  # Flask-SocketIO's live facts (wsdiag.flaskapp.sio_live)
 
 
 # -- the check ---------------------------------------------------------------------------
@@ -213,7 +214,8 @@ def check_app(app, profiles: list[Profile] | None = None, werkzeug: str | None =
         scans.update(part.scans)
     return AppCheck(first.app_name, first.import_name, [r for p in parts for r in p.results],
                     [f for p in parts for f in p.findings], sorted({f for p in parts for f in p.files}),
-                    [h for p in parts for h in p.hook_serves], scans=scans)
+                    [h for p in parts for h in p.hook_serves], scans=scans,
+                    socketio=[x for p in parts for x in p.socketio])
 
 
 def _check_one(app, profiles: list[Profile] | None = None, werkzeug: str | None = None, display=None) -> AppCheck:
@@ -249,8 +251,10 @@ def _check_one(app, profiles: list[Profile] | None = None, werkzeug: str | None 
     if module is not None and getattr(module, "__file__", None):
         sources.scan(os.path.abspath(module.__file__))  # server start-up code lives beside the app
     files = sorted(p for p, s in sources.scans.items() if s.error is None)
+    from wsdiag.flaskapp.sio_live import socketio_facts
+
     return AppCheck(getattr(app, "name", "app"), getattr(app, "import_name", "?"), results, found, files, hook_serves,
-                    scans=dict(sources.scans))
+                    scans=dict(sources.scans), socketio=socketio_facts(app))
 
 
 def _sample(conv: str | None, args: str | None) -> str:
@@ -305,8 +309,8 @@ def _route_rule(app, rule, qual, path, scan, reads, profiles, app_hooks, hook_se
     st = _static_route(scan, qual, rule.rule)
     if st is not None:
         res.static_route = st
-        ev = _static.location(scan, st.loc)
-        res.line, res.column, res.source = ev["line"], ev["column"], ev["source"]
+        where = _static.location(scan, st.loc)
+        res.line, res.column, res.source = where.line, where.column, where.source
     elif path:
         obj = app.view_functions[rule.endpoint]
         target = getattr(obj, "view_class", None) or inspect.unwrap(obj)
@@ -385,15 +389,15 @@ def _classify(pr: ProfileRouting, endpoint: str, app_hooks, bp_hooks, hook_serve
 # -- findings ----------------------------------------------------------------------------
 
 
-def _location(r: RouteResult) -> dict:
+def _location(r: RouteResult) -> Location | None:
     if not r.file:
-        return {}
-    ev = {"file": os.path.relpath(r.file) if not os.path.relpath(r.file).startswith("..") else r.file,
-          "line": r.line, "column": r.column, "source": r.source}
+        return None
+    rel = os.path.relpath(r.file)
+    where = Location(r.file if rel.startswith("..") else rel, r.line or 0, r.column or 1, source=r.source or "")
     if r.static_route is not None:
         loc = r.static_route.loc
-        ev.update(end_line=loc.end_line, end_column=loc.end_col + 1)
-    return ev
+        where = replace(where, end_line=loc.end_line, end_column=loc.end_col + 1)
+    return where
 
 
 def _names(prs) -> str:
@@ -402,15 +406,20 @@ def _names(prs) -> str:
 
 def _findings(r: RouteResult, rel: _advice.Release, profiles) -> list[Finding]:
     out: list[Finding] = []
-    base = dict(_location(r), rule=r.rule, route=repr(r.rule), path=r.url, endpoint=r.endpoint,
+    at = _location(r)
+
+    def finding(code: str, ev: dict, fix: SuggestedFix | None = None) -> Finding:
+        return Finding(code, ev, subject=r.rule, location=at, fix=fix)
+
+    base = dict(rule=r.rule, route=repr(r.rule), path=r.url, endpoint=r.endpoint,
                 view=f"{r.view}()", host=r.host, routed_by=f"Werkzeug {rel.text}")
     # the sample URL reaches this rule if a plain GET matches it, or fails on the rule's own terms
     plain_ok = r.plain_get == f"match {r.endpoint}" or r.plain_get in ("WebsocketMismatch", "MethodNotAllowed")
     if r.note and not plain_ok:
-        out.append(Finding("WS510", dict(base, detail=f"{r.note}; a plain GET of {r.url} gives {r.plain_get}"), subject=r.rule))
+        out.append(finding("WS510", dict(base, detail=f"{r.note}; a plain GET of {r.url} gives {r.plain_get}")))
         return out
     if not plain_ok:
-        out.append(Finding("WS510", dict(base, detail=f"a plain GET of the sample URL {r.url} gives {r.plain_get}"), subject=r.rule))
+        out.append(finding("WS510", dict(base, detail=f"a plain GET of the sample URL {r.url} gives {r.plain_get}")))
         return out
     by = {}
     for p in r.profiles:
@@ -425,46 +434,43 @@ def _findings(r: RouteResult, rel: _advice.Release, profiles) -> list[Finding]:
         failing_conn = sorted({p.connection for p in mismatch})
         working_conn = sorted({p.connection for p in working})
         if not r.websocket:
-            ev = dict(common, failing=_names(mismatch), consequence=_advice.plain_rule_consequence(rel),
-                      advice=_advice.plain_rule_advice(rel), status=400)
-            if r.static_route is not None:
-                ev["fix_blocker"] = _static.fix_blocker(r.static_route, rel)
-            out.append(Finding("WS601", ev, subject=r.rule))
+            ev = dict(common, failing=_names(mismatch), consequence=_advice.plain_rule_consequence(rel), status=400)
+            blocker = _static.fix_blocker(r.static_route, rel) if r.static_route is not None else None
+            out.append(finding("WS601", ev, SuggestedFix(blocker=blocker, advice=_advice.plain_rule_advice(rel))))
         elif rel.rule == "never" or not working:
-            out.append(Finding("WS706", dict(common, advice=_advice.websocket_rule_advice(rel)), subject=r.rule))
+            out.append(finding("WS706", dict(common), SuggestedFix(advice=_advice.websocket_rule_advice(rel))))
         if working:
             win = connection_window(failing_conn, working_conn, r.websocket)
             how = _advice.websocket_rule_advice(rel) if r.websocket else _advice.plain_rule_advice(rel)
-            out.append(Finding("WS701", dict(common, failing=_names(mismatch), working=_names(working), window=win.text,
-                                             advice=how), subject=r.rule))
+            out.append(finding("WS701", dict(common, failing=_names(mismatch), working=_names(working), window=win.text),
+                               SuggestedFix(advice=how)))
     elif not r.websocket and working and rel.rule == "never":
-        out.append(Finding("WS509", dict(common, werkzeug=rel.text, advice=_advice.plain_rule_advice(rel)), subject=r.rule))
+        out.append(finding("WS509", dict(common, werkzeug=rel.text), SuggestedFix(advice=_advice.plain_rule_advice(rel))))
     redirects = by.get("RequestRedirect", [])
     if redirects:
         p = redirects[0]
-        out.append(Finding("WS605", dict(common, status=p.status, location=p.location, failing=_names(redirects)), subject=r.rule))
+        out.append(finding("WS605", dict(common, status=p.status, location=p.location, failing=_names(redirects))))
     if by.get("NotFound"):
-        out.append(Finding("WS602", dict(common, failing=_names(by["NotFound"])), subject=r.rule))
+        out.append(finding("WS602", dict(common, failing=_names(by["NotFound"]))))
     if by.get("MethodNotAllowed"):
         p = by["MethodNotAllowed"][0]
         # WS609 (method-not-allowed-hidden) is the probe's code for this; WS606 covers it where it is absent
         code = "WS609" if "WS609" in REGISTRY else "WS606"
-        out.append(Finding(code, dict(common, status=f"{p.status} ({p.routing})", failing=_names(by["MethodNotAllowed"])), subject=r.rule))
+        out.append(finding(code, dict(common, status=f"{p.status} ({p.routing})", failing=_names(by["MethodNotAllowed"]))))
     others = [p for k, ps in by.items() if k not in ("match", "WebsocketMismatch", "RequestRedirect", "NotFound", "MethodNotAllowed")
               for p in ps]
     if others:
-        out.append(Finding("WS606", dict(common, status=f"{others[0].status} ({others[0].routing})", failing=_names(others)), subject=r.rule))
+        out.append(finding("WS606", dict(common, status=f"{others[0].status} ({others[0].routing})", failing=_names(others))))
     if r.slash:
         hidden = [p for p in r.slash if p.routing != "match"]
         if hidden:
             p = hidden[0]
             what = f"{p.status} {'redirect' if p.routing == 'RequestRedirect' else p.routing}"
             slash_clients = {q.profile: q.outcome if q.outcome != "hidden" else f"hidden {q.status}" for q in r.slash}
-            out.append(Finding("WS507", dict(common, alt_path=repr(r.url.rstrip("/")), hidden=what, failing=_names(hidden),
-                                             clients=slash_clients, hooks_run=sorted({h for q in hidden for h in q.hooks_run})),
-                               subject=r.rule))
+            out.append(finding("WS507", dict(common, alt_path=repr(r.url.rstrip("/")), hidden=what, failing=_names(hidden),
+                                             clients=slash_clients, hooks_run=sorted({h for q in hidden for h in q.hooks_run}))))
     failing_any = [p for p in r.profiles if p.routing != "match"]
     skipped = sorted({h for p in failing_any for h in p.hooks_skipped})
     if failing_any and skipped and r.blueprint:
-        out.append(Finding("WS508", dict(common, blueprint=r.blueprint, hooks=", ".join(f"{h}()" for h in skipped)), subject=r.rule))
+        out.append(finding("WS508", dict(common, blueprint=r.blueprint, hooks=", ".join(f"{h}()" for h in skipped))))
     return out

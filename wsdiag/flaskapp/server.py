@@ -12,6 +12,48 @@ import sys
 from typing import Callable
 
 
+def watch_parent() -> bool:
+    """In a server child started by ``wsdiag.proc.spawn``: end it (and its group) when wsdiag dies.
+
+    The lifeline (``wsdiag.proc``) is watched in a greenlet when gevent has monkey-patched
+    ``threading`` (a blocking read in a patched "thread" would stall the hub), else in a real
+    thread. Returns False without a lifeline (a server started by hand).
+    """
+    from wsdiag import proc
+
+    fd = proc.lifeline_fd()
+    if fd is None:
+        return False
+    patched = False
+    if "gevent" in sys.modules:
+        try:
+            from gevent import monkey
+
+            patched = bool(monkey.is_module_patched("threading"))
+        except Exception:
+            patched = False
+    if not patched:
+        proc.watch_lifeline_thread(fd)
+        return True
+    import os
+
+    import gevent
+    from gevent.socket import wait_read
+
+    def watch():
+        try:
+            while True:
+                wait_read(fd)
+                if not os.read(fd, 4096):
+                    break
+        except Exception:
+            return
+        proc.parent_gone(gevent.sleep)
+
+    gevent.spawn(watch)
+    return True
+
+
 def make_server(app, host: str = "127.0.0.1", port: int = 0, websocket: bool = True, log=None, ssl: dict | None = None):
     """A bound, not yet serving gevent server; ``server.server_port`` is the real port.
 
@@ -60,6 +102,7 @@ def run_sample_server(variant: str, host: str, port: int, websocket: bool, ready
 
     from wsdiag.flaskapp.sample import BrowserEvents
 
+    watch_parent()  # started by wsdiag (start_sample): end with it, even if it is SIGKILLed
     tracer = WsdiagTrace(channel=True, token=secrets.token_hex(16), on_trace=on_trace)
     app = make_app(variant, tracer=tracer, events=BrowserEvents(on_event=on_event))
     serve(app, host, port, websocket=websocket,

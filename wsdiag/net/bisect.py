@@ -7,15 +7,21 @@ is ``serviced``.  The number of exchanges is bounded by the core's search.
 
 from __future__ import annotations
 
-from wsdiag.core.bisect import Candidate, Result, bisect, candidate_of
+from typing import TYPE_CHECKING
+
 from wsdiag.core.diagnose import judge
 from wsdiag.core.findings import Finding, Verdict
 from wsdiag.core.handshake import build_request, new_key, parse_target
 from wsdiag.core.profiles import Profile
 from wsdiag.net.transport import Settings, run_exchange
 
+if TYPE_CHECKING:  # the search itself is imported only when profiles split (start-up of every probe)
+    from wsdiag.core.bisect import Candidate, Result
+
 
 def candidate_for(profile: Profile) -> Candidate:
+    from wsdiag.core.bisect import candidate_of
+
     return candidate_of(profile.http_version, profile.headers)
 
 
@@ -34,6 +40,8 @@ def run_candidate(url: str, cand: Candidate, settings: Settings, origin: str | N
 
 def run_bisect(url: str, good: Candidate, bad: Candidate, settings: Settings, *, origin: str | None = None,
                extra_headers: tuple = (), max_exchanges: int = 64) -> Result:
+    from wsdiag.core.bisect import bisect
+
     def run(cand: Candidate) -> tuple[bool, str]:
         verdict, detail = run_candidate(url, cand, settings, origin, extra_headers)
         return verdict is Verdict.SERVICED, detail

@@ -33,6 +33,8 @@ from wsdiag.net.transport import (
 )
 
 
+REDIRECT_NOT_FOLLOWED = ("WebSocketException: redirect not followed (websocket-client would follow it "
+                         "on a new connection; wsdiag records it instead)")
 MAX_EVENTS = 64  # events kept per watch (wsdiag.net.session keeps the same bounds)
 MAX_FRAMES = 5000
 MAX_BYTES = 4 << 20
@@ -131,6 +133,10 @@ def run_library_exchange(
         ws.connect(target.url, **options)
         ex.timings["head_ms"] = clock.ms()
         _split(ex, rec)
+        status = getattr(getattr(ws, "handshake_response", None), "status", 101)
+        if status != 101:  # websocket-client < 1.9.2 returns a redirect answer instead of raising
+            ex.library_error = REDIRECT_NOT_FOLLOWED if 300 <= status < 400 else f"handshake answered {status}"
+            return ex
         rec.handshaking = False
         rec.deadline = time.monotonic() + settings.watch + 0.25
         ex.after = _watch(ws, settings.watch, rec)
@@ -142,8 +148,7 @@ def run_library_exchange(
             ex.error_phase, ex.error_kind, ex.error_detail = "response", classify(exc, "response"), describe(exc)
             ex.received_before_error = len(rec.received)
         elif str(exc).startswith("Redirect limit exhausted"):
-            ex.library_error = ("WebSocketException: redirect not followed (websocket-client would follow it "
-                                "on a new connection; wsdiag records it instead)")
+            ex.library_error = REDIRECT_NOT_FOLLOWED
         elif type(exc).__name__ == "WebSocketBadStatusException":
             # the library's text continues with the answer's headers (Set-Cookie too) and body: the
             # recorded bytes are the evidence, so only its verdict is kept

@@ -16,7 +16,6 @@ from wsdiag.core.diagnose import build_report
 from wsdiag.core.findings import Exchange, UrlReport
 from wsdiag.core.handshake import build_plain_get, build_request, new_key, parse_target, sibling_resource
 from wsdiag.core.profiles import PROFILES, Profile
-from wsdiag.core.stages import PROBE_HEADER
 from wsdiag.net.transport import Settings, run_exchange
 
 NO_SUCH_PATH = "wsdiag-no-such-path-"
@@ -47,6 +46,8 @@ def _traced(opts: ProbeOptions, run: Callable[[tuple], Exchange]) -> Exchange:
     """Run an exchange with a probe id header when tracing, then fetch its trace."""
     if opts.trace is None:
         return run(opts.extra_headers)
+    from wsdiag.core.stages import PROBE_HEADER
+
     probe_id = os.urandom(8).hex()
     ex = run(opts.extra_headers + ((PROBE_HEADER, probe_id),))
     ex.probe_id = probe_id

@@ -27,24 +27,22 @@ FORMATS = ("human", "json", "sarif", "junit", "github")
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
-LOCATION_KEYS = ("file", "line", "column", "end_line", "end_column", "source")
-
-
 def finding_fix(f: Finding) -> str:
     """The fix for this finding, as true for the installed versions when the check knows them."""
-    return f.evidence.get("advice") or f.info.fix
+    return f.advice or f.info.fix
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
-    e = f.evidence
+    at, fix = f.location, f.fix
     d: dict[str, Any] = {"code": f.code, "name": f.info.name, "severity": f.severity.value, "subject": f.subject,
                          "summary": f.summary}
-    for k in LOCATION_KEYS:
-        d[k] = e.get(k)
+    d.update(file=at.file if at else None, line=at.line if at else None, column=at.column if at else None,
+             end_line=at.end_line if at else None, end_column=at.end_column if at else None,
+             source=at.source if at else None)
     d["fix"] = finding_fix(f)
-    d["diff"] = e.get("diff")
-    d["fix_blocker"] = e.get("fix_blocker")
-    d["evidence"] = {k: v for k, v in e.items() if k not in LOCATION_KEYS + ("advice", "diff", "fix_blocker")}
+    d["diff"] = fix.diff if fix else None
+    d["fix_blocker"] = fix.blocker if fix else None
+    d["evidence"] = dict(f.evidence)
     return d
 
 
@@ -103,7 +101,7 @@ def to_sarif(report: CheckReport, root: str | None = None) -> dict[str, Any]:
     index = {c: i for i, c in enumerate(codes)}
     results = []
     for f in report.findings:
-        e = f.evidence
+        at = f.location
         result: dict[str, Any] = {
             "ruleId": f.code,
             "ruleIndex": index[f.code],
@@ -111,18 +109,18 @@ def to_sarif(report: CheckReport, root: str | None = None) -> dict[str, Any]:
             "message": {"text": f"{f.summary}. Fix: {finding_fix(f).splitlines()[0]}"},
             "properties": {"subject": f.subject, "severity": f.severity.value},
         }
-        if e.get("file"):
-            region: dict[str, Any] = {"startLine": max(1, int(e.get("line") or 1))}
-            if e.get("column"):
-                region["startColumn"] = max(1, int(e["column"]))
-            if e.get("end_line"):
-                region["endLine"] = max(region["startLine"], int(e["end_line"]))
-                if e.get("end_column") and (region["endLine"] > region["startLine"] or int(e["end_column"]) > region.get("startColumn", 1)):
-                    region["endColumn"] = int(e["end_column"])
-            if e.get("source"):
-                region["snippet"] = {"text": e["source"]}
-            result["locations"] = [{"physicalLocation": {"artifactLocation": _artifact(e["file"]), "region": region}}]
-            digest = hashlib.sha256(f"{f.code}\0{e['file']}\0{(e.get('source') or '').strip()}".encode()).hexdigest()[:32]
+        if at is not None and at.file:
+            region: dict[str, Any] = {"startLine": max(1, at.line or 1)}
+            if at.column:
+                region["startColumn"] = max(1, at.column)
+            if at.end_line:
+                region["endLine"] = max(region["startLine"], at.end_line)
+                if at.end_column and (region["endLine"] > region["startLine"] or at.end_column > region.get("startColumn", 1)):
+                    region["endColumn"] = at.end_column
+            if at.source:
+                region["snippet"] = {"text": at.source}
+            result["locations"] = [{"physicalLocation": {"artifactLocation": _artifact(at.file), "region": region}}]
+            digest = hashlib.sha256(f"{f.code}\0{at.file}\0{at.source.strip()}".encode()).hexdigest()[:32]
             result["partialFingerprints"] = {"wsdiagLocation/v1": digest}
         results.append(result)
     base = pathlib.Path(root or os.getcwd()).resolve().as_uri().rstrip("/") + "/"
@@ -161,20 +159,21 @@ def to_junit(report: CheckReport, fail_on: str = "error") -> str:
     cases: list[ET.Element] = []
     with_findings = set()
     for f in report.findings:
-        e = f.evidence
-        with_findings.add(e.get("file"))
-        where = f"{e['file']}:{e.get('line')}" if e.get("file") else f.subject
-        case = ET.Element("testcase", {"classname": _classname(e.get("file")),
+        at, fix = f.location, f.fix
+        file = at.file if at is not None else None
+        with_findings.add(file)
+        where = f"{file}:{at.line}" if at is not None else f.subject
+        case = ET.Element("testcase", {"classname": _classname(file),
                                        "name": f"{f.code} {f.info.name} {f.subject} ({where})", "time": "0"})
-        if e.get("file"):
-            case.set("file", str(e["file"]))
-            case.set("line", str(e.get("line") or 0))
-        body = [f"{where}:{e.get('column') or ''} {f.code} {f.info.name} ({f.severity.value})", f.summary]
-        if e.get("source"):
-            body.append(f"    {e['source']}")
+        if at is not None:
+            case.set("file", str(at.file))
+            case.set("line", str(at.line or 0))
+        body = [f"{where}:{(at.column if at is not None else None) or ''} {f.code} {f.info.name} ({f.severity.value})", f.summary]
+        if at is not None and at.source:
+            body.append(f"    {at.source}")
         body.append(f"fix: {finding_fix(f)}")
-        if e.get("diff"):
-            body.append(e["diff"])
+        if fix is not None and fix.diff:
+            body.append(fix.diff)
         if id(f) in failing:
             fail = ET.SubElement(case, "failure", {"message": f.summary, "type": f.code})
             fail.text = "\n".join(body)
@@ -221,18 +220,18 @@ def to_github(report: CheckReport) -> str:
 
 def github_line(f: Finding) -> str:
     """One finding as a GitHub Actions workflow command (no trailing newline)."""
-    e = f.evidence
+    at = f.location
     props = []
-    if e.get("file"):
-        props.append(f"file={_gh_prop(pathlib.PurePath(e['file']).as_posix())}")
-        if e.get("line"):
-            props.append(f"line={int(e['line'])}")
-        if e.get("end_line"):
-            props.append(f"endLine={int(e['end_line'])}")
-        if e.get("column"):
-            props.append(f"col={int(e['column'])}")
-        if e.get("end_column") and e.get("end_line") == e.get("line"):
-            props.append(f"endColumn={int(e['end_column'])}")
+    if at is not None:
+        props.append(f"file={_gh_prop(pathlib.PurePath(at.file).as_posix())}")
+        if at.line:
+            props.append(f"line={at.line}")
+        if at.end_line:
+            props.append(f"endLine={at.end_line}")
+        if at.column:
+            props.append(f"col={at.column}")
+        if at.end_column and at.end_line == at.line:
+            props.append(f"endColumn={at.end_column}")
     props.append(f"title={_gh_prop(f'{f.code} {f.info.name}')}")
     message = f"{f.summary}\nfix: {finding_fix(f)}"
     return f"::{GITHUB_LEVEL[f.severity.value]} {','.join(props)}::{_gh_data(message)}"
@@ -291,16 +290,16 @@ def human_finding(f: Finding) -> list:
     from rich.text import Text
 
     out: list = []
-    e = f.evidence
+    e, at, fx = f.evidence, f.location, f.fix
     sev = f.severity.value
-    where = f"{e['file']}:{e.get('line')}:{e.get('column')}" if e.get("file") else f"({f.subject})"
+    where = f"{at.file}:{at.line}:{at.column}" if at is not None else f"({f.subject})"
     out.append(Text.from_markup(f"\n[bold]{escape(where)}[/] [{SEVERITY_STYLE[sev]}]{f.code} {escape(f.info.name)}[/] [dim]({sev})[/]"))
     out.append(Padding(Text(f.summary), (0, 0, 0, 2)))
-    if e.get("source") is not None and e.get("line"):
-        num = str(e["line"])
-        src = e["source"].expandtabs(4)
-        caret_from = max(0, int(e.get("column") or 1) - 1)
-        caret_to = int(e.get("end_column") or 0) - 1 if e.get("end_line") in (None, e.get("line")) else len(src)
+    if at is not None and at.line:
+        num = str(at.line)
+        src = at.source.expandtabs(4)
+        caret_from = max(0, (at.column or 1) - 1)
+        caret_to = (at.end_column or 0) - 1 if at.end_line in (None, at.line) else len(src)
         width = max(1, min(len(src), caret_to) - caret_from) if caret_to > caret_from else 1
         out.append(Padding(Text(f"{num} │ {src}"), (0, 0, 0, 4)))
         out.append(Padding(Text(" " * len(num) + " │ " + " " * caret_from + "^" * width, style="bold red"), (0, 0, 0, 4)))
@@ -314,10 +313,10 @@ def human_finding(f: Finding) -> list:
     out.append(Padding(Text(f"fix: {first}"), (0, 0, 0, 2)))
     if rest.strip():
         out.append(Padding(Syntax(rest.rstrip("\n"), "python", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
-    if e.get("diff"):
-        out.append(Padding(Syntax(e["diff"].rstrip("\n"), "diff", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
-    if e.get("fix_blocker") and f.code in ("WS501", "WS601"):
-        out.append(Padding(Text(f"--fix will not change this: {e['fix_blocker']}", style="italic"), (0, 0, 0, 2)))
+    if fx is not None and fx.diff:
+        out.append(Padding(Syntax(fx.diff.rstrip("\n"), "diff", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
+    if fx is not None and fx.blocker and f.code in ("WS501", "WS601"):
+        out.append(Padding(Text(f"--fix will not change this: {fx.blocker}", style="italic"), (0, 0, 0, 2)))
     return out
 
 
