@@ -78,7 +78,17 @@ def http(name: str, target: Target, settings: Settings, method: str, resource: s
     """One HTTP request on its own connection; the whole body is read (bounded)."""
     url = f"{'https' if target.secure else 'http'}://{target.host_header}{resource}"
     req = _head_lines(target, method, resource, origin, extra, body)
-    ans = HttpAnswer(Exchange(name=name, url=url, request=req))
+    _, ans = _request(HttpAnswer(Exchange(name=name, url=url, request=req)), target, settings, req)
+    return ans
+
+
+def _request(ans: HttpAnswer, target: Target, settings: Settings, raw: bytes, eio: int | None = None):
+    """Send ``raw`` on a new connection and read the answer under one deadline.
+
+    The one exchange loop of the Socket.IO mode (polling requests and the WebSocket handshake):
+    after a 101 with ``eio`` given, the open socket comes back as a WsConn; otherwise the body is
+    read (bounded) and the socket closed.  Errors land on the Exchange, never raise.
+    """
     ex = ans.ex
     clock = Clock(settings.timeout)
     sock = None
@@ -88,7 +98,7 @@ def http(name: str, target: Target, settings: Settings, method: str, resource: s
         sock = open_stream(target, settings, clock, ex.timings)
         phase = "send"
         sock.settimeout(clock.check("send"))
-        sock.sendall(req)
+        sock.sendall(raw)
         phase = "response"
         while (end := find_head_end(buf)) is None:
             if len(buf) > MAX_HEAD:
@@ -105,6 +115,10 @@ def http(name: str, target: Target, settings: Settings, method: str, resource: s
             raise ExchangeError("response", "closed-before-response", "not HTTP")
         ans.status = head.status
         ans.headers = {n.lower(): v for n, v in head.headers}
+        if eio is not None and head.status == 101:
+            conn = WsConn(sock, rest, ex, eio, clock.t0)
+            sock = None
+            return conn, ans
         ans.body = _read_http_body(sock, rest, ans.headers, clock)
         ex.body = ans.body[:4096]
     except ExchangeError as exc:
@@ -120,7 +134,7 @@ def http(name: str, target: Target, settings: Settings, method: str, resource: s
             except OSError:
                 pass
         ex.timings["total_ms"] = clock.ms()
-    return ans
+    return None, ans
 
 
 def _read_http_body(sock, rest: bytes, headers: dict[str, str], clock: Clock) -> bytes:
@@ -308,53 +322,7 @@ def ws_open(name: str, target: Target, settings: Settings, resource: str, *, ori
     req = build_request(PROFILES["minimal"], target, new_key(), origin=origin,
                         extra_headers=tuple(extra) + (("User-Agent", "wsdiag"),), resource=resource)
     url = f"{target.scheme}://{target.host_header}{resource}"
-    ans = HttpAnswer(Exchange(name=name, url=url, request=req.raw))
-    ex = ans.ex
-    clock = Clock(settings.timeout)
-    sock = None
-    buf = b""
-    phase = "dns"
-    try:
-        sock = open_stream(target, settings, clock, ex.timings)
-        phase = "send"
-        sock.settimeout(clock.check("send"))
-        sock.sendall(req.raw)
-        phase = "response"
-        while (end := find_head_end(buf)) is None:
-            if len(buf) > MAX_HEAD:
-                raise ExchangeError("response", "response-head-too-large", str(MAX_HEAD))
-            sock.settimeout(max(clock.check("response"), 0.001))
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ExchangeError("response", "closed-before-response", "EOF")
-            buf += chunk
-        ex.timings["head_ms"] = clock.ms()
-        ex.response_head, rest = buf[:end], buf[end:]
-        head = parse_response_head(ex.response_head)
-        if head is None:
-            raise ExchangeError("response", "closed-before-response", "not HTTP")
-        ans.status = head.status
-        ans.headers = {n.lower(): v for n, v in head.headers}
-        if head.status == 101:
-            conn = WsConn(sock, rest, ex, eio, clock.t0)
-            sock = None
-            return conn, ans
-        ans.body = _read_http_body(sock, rest, ans.headers, clock)
-        ex.body = ans.body[:4096]
-    except ExchangeError as exc:
-        ex.error_phase, ex.error_kind, ex.error_detail = exc.phase, exc.kind, exc.detail
-    except (OSError, ValueError) as exc:
-        ex.error_phase = phase
-        ex.error_kind = classify(exc, phase) if isinstance(exc, OSError) else "reset-before-response"
-        ex.error_detail = describe(exc)
-    finally:
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:
-                pass
-        ex.timings["total_ms"] = clock.ms()
-    return None, ans
+    return _request(HttpAnswer(Exchange(name=name, url=url, request=req.raw)), target, settings, req.raw, eio)
 
 
 # -- the probe -------------------------------------------------------------------------
