@@ -67,8 +67,8 @@ def alive(pid: int) -> bool:
         return False
 
 
-def group_members(pgid: int) -> list[int]:
-    out = []
+def live_processes():
+    """(pid, /proc/PID/stat fields after the command name) of every process not a zombie."""
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
@@ -77,9 +77,12 @@ def group_members(pgid: int) -> list[int]:
                 fields = f.read().rsplit(b")", 1)[-1].split()
         except OSError:
             continue
-        if fields[0] != b"Z" and int(fields[3]) == pgid:
-            out.append(int(p))
-    return out
+        if fields[0] != b"Z":
+            yield int(p), fields
+
+
+def group_members(pgid: int) -> list[int]:
+    return [pid for pid, fields in live_processes() if int(fields[3]) == pgid]
 
 
 def probe_app(tmp_path, name: str, prelude: str, app_timeout: float = 15, extra=()):

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_hardening_children import alive, group_members
+from tests.test_hardening_children import alive, group_members, live_processes
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,18 +42,7 @@ def ws():
 
 
 def _children(ppid: int) -> list[int]:
-    out = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[-1].split()
-        except OSError:
-            continue
-        if fields[0] != b"Z" and int(fields[1]) == ppid:
-            out.append(int(p))
-    return out
+    return [pid for pid, fields in live_processes() if int(fields[1]) == ppid]
 
 
 def _listening(pid: int) -> bool:
