@@ -209,6 +209,9 @@ def test_probe_server_override_and_no_monkey_patching():
     forced = wsdiag("probe", "--app", "app.py", "--server", "gevent-websocket", "--format", "json", cwd=cwd)
     assert own.returncode == 0 and forced.returncode == 1, (own.stderr, forced.stderr)
     assert "(--server)" in forced.stderr
+    doc = json.loads(forced.stdout)  # the JSON says which server too, not only stderr
+    assert doc["app_server"]["why"] == "--server" and "WebSocketHandler" in doc["app_server"]["server"]
+    assert json.loads(own.stdout)["app_server"]["why"] != "--server"
     bad = wsdiag("probe", "--app", "app.py", "--server", "tornado", cwd=cwd)
     assert bad.returncode == 2 and "--server must be" in bad.stderr
 

@@ -45,7 +45,7 @@ def test_probe_json_is_valid_and_versioned(serve_app):
     r = wsdiag_cmd("probe", "--json", "-p", "chrome,firefox-legacy", url, serve_app("fixtures.apps.seed_fixed").url("/ws"))
     assert r.returncode == 1
     doc = json.loads(r.stdout)
-    assert doc["schema"] == "wsdiag.net.probe/1" and doc["ok"] is False
+    assert doc["schema"] == "wsdiag.probe/1" and doc["ok"] is False
     broken, fixed = doc["reports"]
     assert [x["verdict"] for x in broken["results"]] == ["abandoned", "abandoned"]
     assert broken["causes"][0]["code"] == "WS601" and broken["causes"][0]["rank"] == 1

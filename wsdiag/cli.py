@@ -307,6 +307,7 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
         opts.socketio, opts.socketio_forced = socketio
     out = render.Output(sys.stdout, sys.stderr)
     child = None
+    served: dict | None = None  # probe --app: the server it was started under, and why
     try:
         if sample:
             from wsdiag.flaskapp.needs import missing_gevent
@@ -355,6 +356,8 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
             v = child.versions  # which server and why, on stderr in every format (stdout stays the report)
             out.error(f"wsdiag: started {app} under {child.server or server} ({why}) "
                       f"(Flask {v.get('flask')}, Werkzeug {v.get('werkzeug')}) on {child.base_url}")
+            served = {"app": app, "server": child.server or server, "why": why,
+                          "flask": v.get("flask"), "werkzeug": v.get("werkzeug")}
         streaming = not as_json and len(urls) > 1 and not browsers
         if browsers:
             _add_browser_profiles(opts, browsers)
@@ -373,7 +376,7 @@ def _run_probe(urls, *, sample, as_json, verbose, fail_on, show_secrets, trace=N
         if child is not None:
             child.stop()
     if as_json:
-        out.json(reports, show_secrets, verbose)
+        out.json(reports, show_secrets, verbose, served)
     elif not streaming:
         for r in reports:
             out.text_report(r, verbose, show_secrets)

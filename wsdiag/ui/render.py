@@ -19,7 +19,7 @@ from wsdiag import __version__
 from wsdiag.core.codes import Code, format_summary
 from wsdiag.core.findings import Finding, UrlReport, Verdict
 
-SCHEMA = "wsdiag.net.probe/1"
+SCHEMA = "wsdiag.probe/1"
 SECRET_HEADERS = re.compile(r"(?im)^((?:proxy-)?authorization|cookie|set-cookie)(:[ \t]*)(.*?)(\r?)$")
 
 MARK = {
@@ -83,7 +83,8 @@ def report_dict(report: UrlReport, verbose: bool = False) -> dict[str, Any]:
     }
 
 
-def to_json(reports: list[UrlReport], show_secrets: bool = False, verbose: bool = False) -> str:
+def to_json(reports: list[UrlReport], show_secrets: bool = False, verbose: bool = False,
+            app_server: dict | None = None) -> str:
     if not show_secrets:
         from wsdiag.ui.secrets import redact_reports
 
@@ -92,6 +93,7 @@ def to_json(reports: list[UrlReport], show_secrets: bool = False, verbose: bool 
         "schema": SCHEMA,
         "wsdiag_version": __version__,
         "ok": all(r.ok for r in reports),
+        **({"app_server": app_server} if app_server else {}),  # probe --app: which server, and why
         "reports": [_redact_obj(report_dict(r, verbose), show_secrets) for r in reports],
     }
     from wsdiag.ui.safe import json_safe
@@ -131,8 +133,8 @@ class Output:
         self._stderr.write(terminal_safe(message.rstrip("\n")) + "\n")
         self._stderr.flush()
 
-    def json(self, reports: list[UrlReport], show_secrets: bool, verbose: bool) -> None:
-        self._stdout.write(to_json(reports, show_secrets, verbose) + "\n")
+    def json(self, reports: list[UrlReport], show_secrets: bool, verbose: bool, app_server: dict | None = None) -> None:
+        self._stdout.write(to_json(reports, show_secrets, verbose, app_server) + "\n")
         self._stdout.flush()
 
     def text_report(self, report: UrlReport, verbose: bool, show_secrets: bool) -> None:
