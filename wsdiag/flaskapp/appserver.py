@@ -666,14 +666,5 @@ def start_app(spec: str | None = None, *, path_hint: str | None = None, gunicorn
         raise
 
 
-def _close(proc) -> None:
-    for stream in (proc.stdout, proc.stderr):
-        try:
-            if stream is not None:
-                stream.close()
-        except OSError:
-            pass
-
-
 if __name__ == "__main__":
     sys.exit(main())
