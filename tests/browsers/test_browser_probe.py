@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+from wsdiag.core.record import replace
 import json
 import os
 import subprocess
@@ -215,7 +215,7 @@ def test_edited_profile_is_reported_stale(serve_app, monkeypatch, name):
     url = serve_app("fixtures.apps.seed_fixed").url("/ws")
     pname = PROFILE_OF[name]
     real = profiles_mod.PROFILES[pname]
-    edited = dataclasses.replace(real, headers=tuple(h for h in real.headers if h[0] != "Upgrade"))
+    edited = replace(real, headers=tuple(h for h in real.headers if h[0] != "Upgrade"))
     monkeypatch.setitem(profiles_mod.PROFILES, pname, edited)
     run = run_browser(name, url, timeout=RUN_TIMEOUT)
     assert run.outcome in BROWSER_OK, run.to_dict()
@@ -276,7 +276,7 @@ def test_harmless_difference_is_informational_and_console_errors_are_reported(se
     require("chromium")
     url = serve_app("fixtures.apps.seed_fixed").url("/ws")
     real = profiles_mod.PROFILES["chrome"]
-    edited = dataclasses.replace(real, headers=tuple(h for h in real.headers if h[0] != "Pragma"))
+    edited = replace(real, headers=tuple(h for h in real.headers if h[0] != "Pragma"))
     monkeypatch.setitem(profiles_mod.PROFILES, "chrome", edited)
     run = run_browser("chromium", url, timeout=RUN_TIMEOUT)
     (report,) = probe([url], ProbeOptions([edited], Settings(timeout=5, watch=1, use_env_proxy=False), controls=False))

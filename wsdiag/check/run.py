@@ -8,9 +8,10 @@ writes files only when asked to fix them. It never prints; front ends (``wsdiag 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from wsdiag.core.findings import Finding, SuggestedFix
+from wsdiag.core.record import replace
 from wsdiag.check import advice as _advice
 from wsdiag.check import fixwrite as _fixwrite
 from wsdiag.check import static as _static

@@ -20,7 +20,6 @@ report), and the trace token, when known, is removed wherever it appears.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import re
 from typing import Any
 
@@ -28,6 +27,7 @@ from wsdiag.core.diagnose import build_report
 from wsdiag.core.findings import AfterUpgrade, Exchange, Finding, UrlReport
 from wsdiag.core.handshake import Request
 from wsdiag.core.profiles import PROFILES, Profile
+from wsdiag.core.record import field_names
 
 SCHEMA = "wsdiag.bundle/1"
 REDACTED = "<redacted>"
@@ -73,24 +73,24 @@ def _dec(value: Any) -> Any:
 def exchange_dict(ex: Exchange) -> dict[str, Any]:
     """Every field of the Exchange (and its AfterUpgrade), bytes as latin-1 text, secrets redacted."""
     d: dict[str, Any] = {}
-    for f in dataclasses.fields(ex):
-        value = getattr(ex, f.name)
-        if f.name in ("request", "response_head"):
+    for name in field_names(ex):
+        value = getattr(ex, name)
+        if name in ("request", "response_head"):
             value = redact_bytes(value)
-        if f.name == "after" and value is not None:
-            value = {g.name: _enc(getattr(value, g.name)) for g in dataclasses.fields(value)}
+        if name == "after" and value is not None:
+            value = {g: _enc(getattr(value, g)) for g in field_names(value)}
         else:
             value = _enc(value)
-        d[f.name] = value
+        d[name] = value
     return d
 
 
 def exchange_from(d: dict[str, Any]) -> Exchange:
-    names = {f.name for f in dataclasses.fields(Exchange)}
+    names = set(field_names(Exchange))
     kw = {k: _dec(v) for k, v in d.items() if k in names and k != "after"}
     a = d.get("after")
     if a is not None:
-        after_names = {f.name for f in dataclasses.fields(AfterUpgrade)}
+        after_names = set(field_names(AfterUpgrade))
         kw["after"] = AfterUpgrade(**{k: _dec(v) for k, v in a.items() if k in after_names})
     return Exchange(**kw)
 

@@ -15,8 +15,9 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+
+from wsdiag.core.record import FrozenRecord
 
 
 class Severity(str, Enum):
@@ -31,10 +32,11 @@ class Severity(str, Enum):
         return {"error": 2, "warning": 1, "info": 0}[self.value]
 
 
-@dataclass(frozen=True)
-class Code:
+class Code(FrozenRecord):
     """One finding code: identity, severity, wording and the fix."""
 
+    __slots__ = ("code", "name", "severity", "summary", "fix", "what", "why", "fix_long", "retired")
+    _defaults = {"fix_long": "", "retired": False}
     code: str
     name: str
     severity: Severity
@@ -42,8 +44,8 @@ class Code:
     fix: str
     what: str
     why: str
-    fix_long: str = ""
-    retired: bool = False
+    fix_long: str
+    retired: bool
 
     @property
     def layer(self) -> str:

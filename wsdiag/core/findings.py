@@ -9,11 +9,11 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from wsdiag.core import codes as _codes
+from wsdiag.core.record import Factory, FrozenRecord, Record
 
 
 class Verdict(str, Enum):
@@ -44,16 +44,17 @@ class Verdict(str, Enum):
         }[self.value]
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(FrozenRecord):
     """Where in the source a finding is: 1-based line and column (characters), the line as written."""
 
+    __slots__ = ("file", "line", "column", "end_line", "end_column", "source")
+    _defaults = {"column": 1, "end_line": None, "end_column": None, "source": ""}
     file: str
     line: int
-    column: int = 1
-    end_line: int | None = None
-    end_column: int | None = None
-    source: str = ""
+    column: int
+    end_line: int | None
+    end_column: int | None
+    source: str
 
     def to_dict(self) -> dict[str, Any]:
         """The wire keys (JSON output, cache): ``end_line``/``end_column`` only when known."""
@@ -70,13 +71,14 @@ LOCATION_KEYS = ("file", "line", "column", "end_line", "end_column", "source")
 FIX_KEYS = ("diff", "fix_blocker", "advice")
 
 
-@dataclass(frozen=True)
-class SuggestedFix:
+class SuggestedFix(FrozenRecord):
     """The fix offered for one finding: a unified diff that applies, or why none is offered."""
 
-    diff: str | None = None
-    blocker: str | None = None  # why ``--fix`` will not make the edit
-    advice: str | None = None  # the fix in words, true for the installed releases
+    __slots__ = ("diff", "blocker", "advice")
+    _defaults = {"diff": None, "blocker": None, "advice": None}
+    diff: str | None
+    blocker: str | None  # why ``--fix`` will not make the edit
+    advice: str | None  # the fix in words, true for the installed releases
 
     def to_dict(self) -> dict[str, Any]:
         """The wire keys (``diff``, ``fix_blocker``, ``advice``), each only when set."""
@@ -84,8 +86,7 @@ class SuggestedFix:
         return {k: v for k, v in d.items() if v is not None}
 
 
-@dataclass
-class Finding:
+class Finding(Record):
     """One defect (or fact) with its evidence; ``subject`` says what it is about.
 
     ``location`` (static findings: where in the source) and ``fix`` (the diff, the reason
@@ -95,13 +96,18 @@ class Finding:
     as before; ``from_wire`` is the one place that reads them back.
     """
 
+    __slots__ = ("code", "evidence", "subject", "confidence", "rank", "location", "fix")
+    _defaults = {
+        "evidence": Factory(dict), "subject": "", "confidence": "certain", "rank": 0, "location": None,
+        "fix": None,
+    }
     code: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    subject: str = ""  # profile name, "url", or a control request name
-    confidence: str = "certain"  # certain | likely | possible
-    rank: int = 0  # order among causes, 1 = leading
-    location: Location | None = None
-    fix: SuggestedFix | None = None
+    evidence: dict[str, Any]
+    subject: str  # profile name, "url", or a control request name
+    confidence: str  # certain | likely | possible
+    rank: int  # order among causes, 1 = leading
+    location: Location | None
+    fix: SuggestedFix | None
 
     @property
     def info(self) -> _codes.Code:
@@ -158,56 +164,75 @@ class Finding:
         }
 
 
-@dataclass
-class AfterUpgrade:
+class AfterUpgrade(Record):
     """What happened on the socket after the 101, with millisecond timings."""
 
+    __slots__ = (
+        "outcome", "events", "window_ms", "first_event_ms", "received", "extensions", "closing", "stream",
+    )
+    _defaults = {
+        "events": Factory(list), "window_ms": 0, "first_event_ms": None, "received": b"", "extensions": None,
+        "closing": None, "stream": None,
+    }
     outcome: str  # pong | data | close | eof | reset | silent | invalid
-    events: list[dict[str, Any]] = field(default_factory=list)
-    window_ms: int = 0
-    first_event_ms: float | None = None
-    received: bytes = b""
-    extensions: dict[str, Any] | None = None  # negotiated extensions in force (permessage-deflate)
-    closing: dict[str, Any] | None = None  # the closing handshake after a served check (net/session.py)
-    stream: dict[str, Any] | None = None  # frames/bytes read, events dropped past the cap
+    events: list[dict[str, Any]]
+    window_ms: int
+    first_event_ms: float | None
+    received: bytes
+    extensions: dict[str, Any] | None  # negotiated extensions in force (permessage-deflate)
+    closing: dict[str, Any] | None  # the closing handshake after a served check (net/session.py)
+    stream: dict[str, Any] | None  # frames/bytes read, events dropped past the cap
 
 
-@dataclass
-class Exchange:
+class Exchange(Record):
     """One request and its answer as seen on the wire; the transport fills it."""
 
+    __slots__ = (
+        "name", "url", "request", "response_head", "body", "error_phase", "error_kind", "error_detail",
+        "received_before_error", "timings", "after", "driver", "library_error", "probe_id", "trace",
+        "interim",
+    )
+    _defaults = {
+        "request": b"", "response_head": b"", "body": b"", "error_phase": None, "error_kind": None,
+        "error_detail": "", "received_before_error": 0, "timings": Factory(dict), "after": None,
+        "driver": "raw", "library_error": None, "probe_id": None, "trace": None, "interim": Factory(list),
+    }
     name: str  # profile name or control name
     url: str
-    request: bytes = b""
-    response_head: bytes = b""
-    body: bytes = b""
-    error_phase: str | None = None  # dns | connect | tls | proxy | send | response
-    error_kind: str | None = None  # key into transport's error table
-    error_detail: str = ""
-    received_before_error: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-    after: AfterUpgrade | None = None
-    driver: str = "raw"
-    library_error: str | None = None  # websocket-client's exception text, if any
-    probe_id: str | None = None  # the X-Wsdiag-Probe id sent, when tracing
-    trace: list[dict[str, Any]] | None = None  # the app's trace events (wsdiag.trace/1), if fetched
-    interim: list[bytes] = field(default_factory=list)  # 1xx interim heads (100, 103) before the answer
+    request: bytes
+    response_head: bytes
+    body: bytes
+    error_phase: str | None  # dns | connect | tls | proxy | send | response
+    error_kind: str | None  # key into transport's error table
+    error_detail: str
+    received_before_error: int
+    timings: dict[str, float]
+    after: AfterUpgrade | None
+    driver: str
+    library_error: str | None  # websocket-client's exception text, if any
+    probe_id: str | None  # the X-Wsdiag-Probe id sent, when tracing
+    trace: list[dict[str, Any]] | None  # the app's trace events (wsdiag.trace/1), if fetched
+    interim: list[bytes]  # 1xx interim heads (100, 103) before the answer
 
 
-@dataclass
-class ProfileResult:
+class ProfileResult(Record):
     """One profile's verdict with its own findings."""
 
+    __slots__ = (
+        "profile", "verdict", "status", "findings", "exchange", "phase", "counts", "connection",
+        "http_version", "stages",
+    )
+    _defaults = {"phase": None, "counts": True, "connection": "", "http_version": "HTTP/1.1", "stages": None}
     profile: str
     verdict: Verdict
     status: int | None
     findings: list[Finding]
     exchange: Exchange
-    phase: str | None = None
-    counts: bool = True  # False for proxy simulations: evidence, not a verdict on the server
-    connection: str = ""  # the Connection header this profile sent
-    http_version: str = "HTTP/1.1"
-    stages: Any = None  # wsdiag.core.stages.StagePath when the app was traced
+    phase: str | None
+    counts: bool  # False for proxy simulations: evidence, not a verdict on the server
+    connection: str  # the Connection header this profile sent
+    http_version: str
+    stages: Any  # wsdiag.core.stages.StagePath when the app was traced
 
     def to_dict(self, verbose: bool = False) -> dict[str, Any]:
         ex = self.exchange
@@ -245,32 +270,35 @@ class ProfileResult:
         return d
 
 
-@dataclass
-class Control:
+class Control(Record):
     """A control request (plain GET, path that cannot exist) and what it answered."""
 
+    __slots__ = ("name", "description", "exchange", "status", "verdict", "body_excerpt", "server")
+    _defaults = {"verdict": None, "body_excerpt": "", "server": None}
     name: str
     description: str
     exchange: Exchange
     status: int | None
-    verdict: Verdict | None = None
-    body_excerpt: str = ""
-    server: str | None = None
+    verdict: Verdict | None
+    body_excerpt: str
+    server: str | None
 
 
-@dataclass
-class UrlReport:
+class UrlReport(Record):
     """Everything wsdiag concluded about one URL."""
 
+    __slots__ = ("url", "results", "controls", "causes", "facts", "browsers", "bisect", "socketio")
+    _defaults = {"facts": Factory(list), "browsers": Factory(list), "bisect": None, "socketio": None}
     url: str
     results: list[ProfileResult]
     controls: list[Control]
     causes: list[Finding]
-    facts: list[Finding] = field(default_factory=list)
+    facts: list[Finding]
     # issue 13: browser runs beside the profiles (wsdiag.net.browser) and the automatic
     # bisection when profiles split (wsdiag.net.bisect); empty/None when not asked for
-    browsers: list[dict[str, Any]] = field(default_factory=list)
-    bisect: dict[str, Any] | None = None
+    browsers: list[dict[str, Any]]
+    bisect: dict[str, Any] | None
+    socketio: dict[str, Any] | None  # Socket.IO mode's result (wsdiag.net.socketio), else None
 
     @property
     def all_findings(self) -> list[Finding]:

@@ -16,7 +16,6 @@ import base64
 import hashlib
 import os
 import re
-from dataclasses import dataclass
 
 from wsdiag.core.findings import Finding
 from wsdiag.core.profiles import Profile
@@ -39,10 +38,10 @@ def accept_for(key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(FrozenRecord):
     """Where a request goes: scheme, host as typed, port and the request target."""
 
+    __slots__ = ("scheme", "host", "port", "resource")
     scheme: str  # ws or wss
     host: str
     port: int
@@ -70,7 +69,9 @@ class Target:
 class Request(FrozenRecord):
     """A handshake request as sent: the bytes and the facts the checks need."""
 
-    __slots__ = ("raw", "key", "offered_protocols", "offered_extensions", "headers", "http_version", "upgrade")
+    __slots__ = (
+        "raw", "key", "offered_protocols", "offered_extensions", "headers", "http_version", "upgrade",
+    )
     raw: bytes
     key: str | None
     offered_protocols: tuple[str, ...]

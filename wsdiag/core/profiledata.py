@@ -9,11 +9,11 @@ run-dependent values (Host, Origin, Sec-WebSocket-Key) turned back into the ``{h
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from wsdiag.core.bisect import parse_request_head
 from wsdiag.core.profiles import PROFILES, Profile
+from wsdiag.core.record import replace
 
 SCHEMA = "wsdiag.profiles/1"
 PLACEHOLDER = {"host": "{host}", "origin": "{origin}", "sec-websocket-key": "{key}"}
@@ -47,7 +47,7 @@ def profiles_from(doc: Any) -> dict[str, Profile]:
             headers = tuple((str(n), str(v)) for n, v in e["headers"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ProfileDataError(f"damaged {SCHEMA} entry: {exc}") from None
-        out[name] = dataclasses.replace(base, headers=headers, http_version=e.get("http_version", "HTTP/1.1"),
+        out[name] = replace(base, headers=headers, http_version=e.get("http_version", "HTTP/1.1"),
                                         source=e.get("source", base.source))
     return out
 

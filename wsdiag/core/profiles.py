@@ -13,28 +13,35 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from wsdiag.core.record import FrozenRecord
 
 # The order in which `--profile all` and `wsdiag profiles` list them.
 ORDER = ("chrome", "firefox", "firefox-legacy", "websocket-client", "minimal", "http10", "stripped")
 DEFAULT = ("chrome", "firefox", "firefox-legacy", "websocket-client", "minimal")
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(FrozenRecord):
     """One client's opening handshake, as data."""
 
+    __slots__ = (
+        "name", "description", "source", "headers", "http_version", "driver", "upgrade", "expect_service",
+        "tags",
+    )
+    _defaults = {
+        "headers": (), "http_version": "HTTP/1.1", "driver": "raw", "upgrade": True, "expect_service": True,
+        "tags": (),
+    }
     name: str
     description: str
     source: str
-    headers: tuple[tuple[str, str], ...] = ()
-    http_version: str = "HTTP/1.1"
-    driver: str = "raw"
-    upgrade: bool = True  # False: the profile deliberately sends no upgrade request
+    headers: tuple[tuple[str, str], ...]
+    http_version: str
+    driver: str
+    upgrade: bool  # False: the profile deliberately sends no upgrade request
     # False for proxy simulations: they show what a broken intermediary would make of the
     # request; their failure is evidence, not a verdict on the server.
-    expect_service: bool = True
-    tags: tuple[str, ...] = field(default=())
+    expect_service: bool
+    tags: tuple[str, ...]
 
     def header(self, name: str) -> str | None:
         """The template value of the first header called ``name`` (case-insensitive)."""

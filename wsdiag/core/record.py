@@ -10,9 +10,11 @@ creating the class costs what any class costs.
 Behaviour kept from the dataclasses these replace: positional or keyword construction in
 field order, defaults (a ``Factory`` default is called per instance, like
 ``field(default_factory=...)``), ``repr`` (``Name(a=1, b='x')``), ``==`` (same class, equal
-fields; unhashable unless frozen) and, for ``FrozenRecord``, immutability and a hash.  Not kept:
-``dataclasses.fields``/``replace``/``asdict`` (records are never walked generically; report
-records that are stay dataclasses).
+fields; unhashable unless frozen) and, for ``FrozenRecord``, immutability and a hash.  In place
+of ``dataclasses.fields`` and ``dataclasses.replace``, this module's ``field_names`` and ``replace``
+(also ``obj.__replace__``, the protocol of Python 3.13's ``copy.replace``) work on records and
+dataclasses alike, so the code that walks a report generically (redaction, bundles) needs no
+``dataclasses`` import on the probe's path.
 """
 
 from __future__ import annotations
@@ -68,6 +70,15 @@ class Record:
 
     __hash__ = None  # type: ignore[assignment]  # like a mutable dataclass with eq
 
+    def __replace__(self, **changes: Any) -> Any:
+        """A copy with ``changes`` applied (``copy.replace`` on Python 3.13+)."""
+        values = {n: getattr(self, n) for n in type(self).__slots__}
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field(s) {', '.join(sorted(map(repr, unknown)))}")
+        values.update(changes)
+        return type(self)(**values)
+
 
 class FrozenRecord(Record):
     """A record whose fields cannot be set after construction (like ``frozen=True``); hashable."""
@@ -82,3 +93,31 @@ class FrozenRecord(Record):
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(self._values())
+
+
+def is_record(obj: Any) -> bool:
+    """True for a record instance or a dataclass instance (not for the classes themselves)."""
+    if isinstance(obj, Record):
+        return True
+    return not isinstance(obj, type) and hasattr(type(obj), "__dataclass_fields__")
+
+
+def field_names(obj: Any) -> tuple[str, ...]:
+    """The field names, in order, of a record or dataclass (instance or class)."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if issubclass(cls, Record):
+        return tuple(cls.__slots__)
+    if not hasattr(cls, "__dataclass_fields__"):
+        raise TypeError(f"{cls.__name__} is neither a record nor a dataclass")
+    import dataclasses  # only for a dataclass: records keep it off the probe's path
+
+    return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` for records and dataclasses."""
+    if isinstance(obj, Record):
+        return obj.__replace__(**changes)
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

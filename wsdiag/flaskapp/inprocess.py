@@ -22,13 +22,14 @@ import inspect
 import os
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from wsdiag.core.codes import REGISTRY
 from wsdiag.core.findings import Finding, Location, SuggestedFix
 from wsdiag.check import advice as _advice
 from wsdiag.check import static as _static
 from wsdiag.core.profiles import PROFILES, Profile
+from wsdiag.core.record import replace
 from wsdiag.core.versions import connection_window
 
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3's sample key

@@ -18,7 +18,6 @@ It never prints: ``emit`` receives the records, ``progress`` a ``Summary`` now a
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import queue
@@ -29,6 +28,7 @@ from typing import Callable, Iterable
 
 from wsdiag.core.findings import UrlReport
 from wsdiag.core.handshake import BadURL, parse_target
+from wsdiag.core.record import replace
 
 RECORD_TYPES = ("report", "error", "summary")
 
@@ -179,7 +179,7 @@ def run_fleet(lines: Iterable[str], opts, fleet: FleetOptions, emit: Callable[[s
 
     # the fleet's concurrency is across URLs: each worker runs its URL's exchanges itself
     # (concurrency 0: no thread per URL), one after another
-    per_url = dataclasses.replace(opts, concurrency=0)
+    per_url = replace(opts, concurrency=0)
     summary = Summary()
     n_workers = max(1, fleet.concurrency)
     todo: queue.Queue = queue.Queue(maxsize=n_workers * 2)

@@ -6,38 +6,45 @@ websocket-client library for that profile), and hands the evidence to ``diagnose
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from wsdiag.core.diagnose import build_report
 from wsdiag.core.findings import Exchange, UrlReport
 from wsdiag.core.handshake import build_plain_get, build_request, new_key, parse_target, sibling_resource
 from wsdiag.core.profiles import PROFILES, Profile
+from wsdiag.core.record import Factory, Record, replace
 from wsdiag.net.transport import Settings, run_exchange
 
 NO_SUCH_PATH = "wsdiag-no-such-path-"
 
 
-@dataclass
-class ProbeOptions:
+class ProbeOptions(Record):
+    __slots__ = (
+        "profiles", "settings", "origin", "subprotocols", "extra_headers", "controls", "concurrency",
+        "trace", "socketio", "socketio_forced", "hold",
+    )
+    _defaults = {
+        "settings": Factory(Settings), "origin": None, "subprotocols": (), "extra_headers": (),
+        "controls": True, "concurrency": 16, "trace": None, "socketio": None, "socketio_forced": False,
+        "hold": 0.0,
+    }
     profiles: list[Profile]
-    settings: Settings = field(default_factory=Settings)
-    origin: str | None = None
-    subprotocols: tuple[str, ...] = ()
-    extra_headers: tuple[tuple[str, str], ...] = ()
-    controls: bool = True
-    concurrency: int = 16  # exchanges in flight; 0: run them in the calling thread, one after another
+    settings: Settings
+    origin: str | None
+    subprotocols: tuple[str, ...]
+    extra_headers: tuple[tuple[str, str], ...]
+    controls: bool
+    concurrency: int  # exchanges in flight; 0: run them in the calling thread, one after another
     # (trace URL, token) of an app instrumented with wsdiag.flaskapp.trace: requests are
     # marked with X-Wsdiag-Probe and each exchange's trace is fetched after it.
-    trace: tuple[str, str] | None = None
+    trace: tuple[str, str] | None
     # Socket.IO mode (wsdiag.net.socketio): options, and whether --socketio forces it for every URL
-    socketio: object = None
-    socketio_forced: bool = False
+    socketio: object
+    socketio_forced: bool
     # --hold SECONDS: after the probe, hold an idle (and a pinging) session on upgraded URLs
-    hold: float = 0.0
+    hold: float
 
 
 
@@ -91,7 +98,7 @@ def _jobs(url: str, opts: ProbeOptions):
 
         def bogus():
             resource = sibling_resource(target.resource, NO_SUCH_PATH + os.urandom(4).hex())
-            there = dataclasses.replace(target, resource=resource)
+            there = replace(target, resource=resource)
             box = {}
 
             def send(headers):
@@ -106,7 +113,7 @@ def _jobs(url: str, opts: ProbeOptions):
         variant = slash_variant(target.resource)
         if variant is not None:
             def slashed(variant=variant):
-                there = dataclasses.replace(target, resource=variant)
+                there = replace(target, resource=variant)
                 req = build_request(PROFILES["minimal"], there, new_key(), extra_headers=opts.extra_headers)
                 return req, run_exchange("slash-variant", there, req.raw, opts.settings)
 
@@ -152,7 +159,7 @@ def follow_location(target, runs, opts: ProbeOptions):
             continue
         location = head.get("Location") or ""
         if location.startswith("/"):
-            there = dataclasses.replace(target, resource=location)
+            there = replace(target, resource=location)
         else:
             try:
                 there = parse_target(location)

@@ -8,12 +8,12 @@ core as in a live probe; every profile whose verdict or status changed gets a WS
 
 from __future__ import annotations
 
-import dataclasses
 
 from wsdiag.core.bundle import exchange_from, profile_from, request_from
 from wsdiag.core.diagnose import build_report
 from wsdiag.core.findings import Finding, UrlReport
 from wsdiag.core.handshake import parse_target
+from wsdiag.core.record import replace
 from wsdiag.net.transport import Settings, run_exchange
 
 
@@ -21,7 +21,7 @@ def replay_against(doc: dict, before: list[UrlReport], url: str, settings: Setti
     target = parse_target(url)
     out: list[UrlReport] = []
     for u, old in zip(doc.get("urls") or [], before):
-        there = dataclasses.replace(target, resource=u["path"])
+        there = replace(target, resource=u["path"])
         runs = []
         for run in u["runs"]:
             prof = profile_from(run["profile"])
@@ -36,7 +36,7 @@ def replay_against(doc: dict, before: list[UrlReport], url: str, settings: Setti
             if not raw:
                 continue
             res = _resource_of(raw) or u["path"]
-            where = dataclasses.replace(target, resource=res)
+            where = replace(target, resource=res)
             if c["name"] == "plain-get":
                 plain = run_exchange("plain-get", where, raw, settings, watch=False)
             elif c["name"] == "no-such-path":

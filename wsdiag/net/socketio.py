@@ -23,6 +23,7 @@ from typing import Any
 from wsdiag.core import engineio as eio_
 from wsdiag.core import frames as fr
 from wsdiag.core.findings import AfterUpgrade, Exchange
+from wsdiag.core.record import replace
 from wsdiag.core.handshake import (
     MAX_HEAD,
     Target,
@@ -462,9 +463,7 @@ def polling_path(target: Target, settings: Settings, opts: SioOptions, eio: int,
             return run, exs
     got = next((x for x in early if x is not None), None)
     if got is None:
-        import dataclasses
-
-        wait = dataclasses.replace(settings, timeout=min(settings.timeout, opts.connect_wait))
+        wait = replace(settings, timeout=min(settings.timeout, opts.connect_wait))
         g = http("socketio-poll", target, wait, "GET", res("polling", sid), origin=origin, extra=extra)
         exs.append(g.ex)
         run.http.append(_http_fact("poll", g))
@@ -730,7 +729,7 @@ def socketio_report(url: str, settings: Settings, sio: SioOptions, origin: str |
         rows.append(ProfileResult(name, _verdict(run), status, [], ex, phase=run.stop_step,
                                   connection="Upgrade" if run.kind == "websocket" else "polling, then Upgrade"))
     report = UrlReport(url=url, results=rows, controls=[], causes=causes, facts=facts)
-    report.socketio = result.to_dict()  # type: ignore[attr-defined]
+    report.socketio = result.to_dict()
     return report
 
 

@@ -17,7 +17,6 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wsdiag.core.findings import AfterUpgrade, Exchange
@@ -29,6 +28,7 @@ from wsdiag.core.handshake import (
     looks_like_tls,
     parse_response_head,
 )
+from wsdiag.core.record import FrozenRecord
 
 if TYPE_CHECKING:  # ssl and urllib.request cost milliseconds at start-up; import them when used
     import ssl
@@ -38,16 +38,20 @@ PING_PAYLOAD = b"wsdiag-ping"
 TEXT_PAYLOAD = b"wsdiag-probe"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(FrozenRecord):
     """How to reach the server; shared by every exchange of a run."""
 
-    timeout: float = 5.0  # seconds, per exchange, connect to complete answer
-    watch: float = 1.0  # seconds to watch the socket after a 101
-    insecure: bool = False
-    cacert: str | None = None
-    proxy: str | None = None  # http://host:port; None = from the environment
-    use_env_proxy: bool = True
+    __slots__ = ("timeout", "watch", "insecure", "cacert", "proxy", "use_env_proxy")
+    _defaults = {
+        "timeout": 5.0, "watch": 1.0, "insecure": False, "cacert": None, "proxy": None,
+        "use_env_proxy": True,
+    }
+    timeout: float  # seconds, per exchange, connect to complete answer
+    watch: float  # seconds to watch the socket after a 101
+    insecure: bool
+    cacert: str | None
+    proxy: str | None  # http://host:port; None = from the environment
+    use_env_proxy: bool
 
 
 class ExchangeError(Exception):

@@ -12,9 +12,10 @@ every occurrence of them in the report (text or bytes) becomes ``<redacted>`` be
 from __future__ import annotations
 
 import base64
-import dataclasses
 import re
 from typing import Any
+
+from wsdiag.core.record import field_names, is_record
 
 REQUEST_SECRETS = re.compile(rb"(?im)^(?:proxy-authorization|authorization|cookie)[ \t]*:[ \t]*(.*?)[ \t]*\r?$")
 RESPONSE_SECRETS = re.compile(rb"(?im)^set-cookie[ \t]*:[ \t]*(.*?)[ \t]*\r?$")
@@ -46,9 +47,9 @@ def _exchanges(obj: Any, seen: set, out: list) -> None:
     if hasattr(obj, "request") and hasattr(obj, "response_head") and isinstance(obj.request, bytes):
         out.append(obj)
         return
-    if dataclasses.is_dataclass(obj):
-        for f in dataclasses.fields(obj):
-            _exchanges(getattr(obj, f.name, None), seen, out)
+    if is_record(obj):
+        for name in field_names(obj):
+            _exchanges(getattr(obj, name, None), seen, out)
     elif isinstance(obj, dict):
         for v in obj.values():
             _exchanges(v, seen, out)
@@ -95,7 +96,7 @@ def scrub_bytes(data: bytes, secrets: list[str]) -> bytes:
 
 
 def scrub(obj: Any, secrets: list[str], _seen: set | None = None) -> Any:
-    """Replace every secret in ``obj`` (dataclasses and containers are changed in place); returns it."""
+    """Replace every secret in ``obj`` (records, dataclasses and containers are changed in place); returns it."""
     if not secrets:
         return obj
     if isinstance(obj, str):
@@ -106,13 +107,13 @@ def scrub(obj: Any, secrets: list[str], _seen: set | None = None) -> Any:
     if id(obj) in seen:
         return obj
     seen.add(id(obj))
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name, None)
+    if is_record(obj):
+        for name in field_names(obj):
+            value = getattr(obj, name, None)
             new = scrub(value, secrets, seen)
             if new is not value:
                 try:
-                    object.__setattr__(obj, f.name, new)
+                    object.__setattr__(obj, name, new)
                 except (AttributeError, TypeError):
                     pass
     elif isinstance(obj, dict):
