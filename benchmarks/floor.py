@@ -5,16 +5,18 @@ not need, so the benchmark can show how far ``wsdiag`` is from the cheapest way 
 same wire work in the same language.
 
     python benchmarks/floor.py one ws://127.0.0.1:PORT/ws
-    python benchmarks/floor.py batch --from-file urls.txt --concurrency 16
+    python benchmarks/floor.py batch --from-file urls.txt --concurrency 16 [--no-ping]
 
-Per URL, the exchange is what websocat/wscat do and about what a ``wsdiag probe -p minimal
---no-controls`` exchange puts on the wire: connect, send the RFC 6455 section 4.1 minimal
-handshake, check the 101 and Sec-WebSocket-Accept, send a masked text message, read frames
-until the text comes back, send close 1000 and wait (bounded) for the server's close or EOF.
-(wsdiag sends a ping and a text and stops at the first answer; the floor sends no ping:
-waiting for the echo after a ping cost ~40 ms per exchange here - the server's pong and echo
-are two small writes and the server sets no TCP_NODELAY, so Nagle's algorithm holds the second
-until the client's delayed ACK, ~40 ms; measured in RESULTS.md's analysis - not the client's cost.)  ``one`` prints the echoed text; ``batch`` prints ``N ok, M failed`` and
+Per URL, the exchange is the wire work of a ``wsdiag probe -p minimal --no-controls``
+exchange: connect, send the RFC 6455 section 4.1 minimal handshake, check the 101 and
+Sec-WebSocket-Accept, send a masked ping and a masked text message, read frames until both the
+pong and the echoed text have come back, send close 1000 and read until the server's close and
+its EOF (bounded).  Like wsdiag, it acknowledges what it reads at once (``TCP_QUICKACK``, Linux):
+the benchmark server (gevent-websocket) writes the pong and the echo as two small segments
+without TCP_NODELAY, so Nagle's algorithm holds the second until the first is acknowledged,
+and with delayed ACKs that costs ~40 ms per exchange (measured in RESULTS.md's analysis).
+``--no-ping`` is the lighter exchange of earlier floors (and of websocat/wscat): a text and its
+echo only, no ping.  ``one`` prints the echoed text; ``batch`` prints ``N ok, M failed`` and
 exits 1 if any failed.  Every wait is bounded by --timeout.
 """
 
@@ -27,6 +29,13 @@ import sys
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MESSAGE = b"hello"
+PING = b"floor-ping"
+QUICKACK = getattr(socket, "TCP_QUICKACK", 0)
+
+
+def _ack_now(sock):
+    if QUICKACK:
+        sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
 
 
 def _parse(url):
@@ -58,14 +67,15 @@ def _read_frame(sock, buf):
             if n < 126 or pos > 2:
                 if len(buf) >= pos + n:
                     return buf[0] & 0x0F, buf[pos:pos + n], buf[pos + n:]
+        _ack_now(sock)
         chunk = sock.recv(65536)
         if not chunk:
             raise ConnectionError("EOF before a complete frame")
         buf += chunk
 
 
-def exchange(url, timeout=5.0):
-    """One handshake + echo + close. Returns the echoed text (bytes); raises on failure."""
+def exchange(url, timeout=5.0, ping=True):
+    """One handshake + (ping and) echo + closing handshake. Returns the echoed text (bytes); raises on failure."""
     host, port, resource = _parse(url)
     key = base64.b64encode(os.urandom(16))
     accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
@@ -89,32 +99,35 @@ def exchange(url, timeout=5.0):
         fields = {n.strip().lower(): v.strip() for n, _, v in (ln.partition(b":") for ln in lines[1:])}
         if fields.get(b"sec-websocket-accept") != accept:
             raise ConnectionError("bad Sec-WebSocket-Accept")
+        if ping:
+            sock.sendall(_frame(0x9, PING))
         sock.sendall(_frame(0x1, MESSAGE))
-        while True:
-            opcode, payload, buf = _read_frame(sock, buf)
+        payload, ponged = None, not ping
+        while payload is None or not ponged:
+            opcode, data, buf = _read_frame(sock, buf)
             if opcode == 0x1:
-                break
-            if opcode == 0x8:  # (anything else, e.g. a ping from the server, is skipped)
+                payload = data
+            elif opcode == 0xA:
+                ponged = ponged or data == PING
+            elif opcode == 0x8:  # (anything else, e.g. a ping from the server, is skipped)
                 raise ConnectionError("closed before the echo")
-        # Polite close (as wsdiag does): close 1000, then wait for the server's close or EOF.
+        # Closing handshake (as wsdiag does): close 1000, then the server's close, then its EOF.
         sock.sendall(_frame(0x8, struct.pack("!H", 1000)))
         try:
-            while True:
-                opcode, _, buf = _read_frame(sock, buf)
-                if opcode == 0x8:
-                    break
+            while True:  # frames until EOF: the close echo, then the server's FIN
+                _, _, buf = _read_frame(sock, buf)
         except (ConnectionError, OSError):
-            pass
+            pass  # EOF (or the socket's timeout)
         return payload
 
 
-def batch(urls, concurrency, timeout):
+def batch(urls, concurrency, timeout, ping=True):
     """Every URL once, ``concurrency`` at a time, on threads (as wsdiag does)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(url):
         try:
-            return exchange(url, timeout) == MESSAGE
+            return exchange(url, timeout, ping) == MESSAGE
         except (OSError, ValueError):
             return False
 
@@ -124,9 +137,11 @@ def batch(urls, concurrency, timeout):
 
 
 def main(argv):
-    usage = "usage: floor.py one URL | floor.py batch --from-file FILE [--concurrency N] [--timeout S]"
+    usage = "usage: floor.py one URL [--no-ping] | floor.py batch --from-file FILE [--concurrency N] [--timeout S] [--no-ping]"
+    ping = "--no-ping" not in argv
+    argv = [a for a in argv if a != "--no-ping"]
     if len(argv) == 2 and argv[0] == "one":
-        print(exchange(argv[1]).decode("utf-8", "replace"))
+        print(exchange(argv[1], ping=ping).decode("utf-8", "replace"))
         return 0
     if argv[:1] == ["batch"]:
         opts = dict(zip(argv[1::2], argv[2::2]))
@@ -135,7 +150,7 @@ def main(argv):
             return 2
         with open(opts["--from-file"]) as f:
             urls = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
-        ok, failed = batch(urls, int(opts.get("--concurrency", 16)), float(opts.get("--timeout", 5.0)))
+        ok, failed = batch(urls, int(opts.get("--concurrency", 16)), float(opts.get("--timeout", 5.0)), ping)
         print(f"{ok} ok, {failed} failed")
         return 1 if failed else 0
     print(usage, file=sys.stderr)

@@ -215,6 +215,11 @@ def probe(urls: Iterable[str], opts: ProbeOptions, on_report: Callable[[UrlRepor
 
 def _probe_websocket(urls: Iterable[str], opts: ProbeOptions, on_report: Callable[[UrlReport], None] | None = None) -> list[UrlReport]:
     """The plain WebSocket probe of ``urls`` (every profile and control)."""
+    if (len(opts.profiles) > 1 or opts.controls) and not opts.settings.idle:
+        # later exchanges to the same server could show a stall that a session's close would race
+        from wsdiag.net.session import IDLE_BEFORE_CLOSE
+
+        opts = replace(opts, settings=replace(opts.settings, idle=IDLE_BEFORE_CLOSE))
     plans = [(url, *_jobs(url, opts)) for url in urls]
     reports: list[UrlReport] = []
     flat = [fn for _, _, jobs in plans for _, fn in jobs]

@@ -9,7 +9,9 @@ An I/O edge (it owns no judgement; ``diagnose`` reads what it records):
    the same ``core.deflate`` reading of the handshake that ``diagnose`` validates),
    fragmentation and UTF-8 checked.
 2. Closing handshake, after a served check and a short wait for the other answer (the pong
-   or the text's echo, ``SETTLE_WAIT``: closing mid-echo makes healthy servers log errors):
+   or the text's echo, ``SETTLE_WAIT``: closing mid-echo makes healthy servers log errors;
+   read with immediate ACKs, see ``_Session.ack_now``), then, when the probe has later
+   exchanges, a short idle (``IDLE_BEFORE_CLOSE``, see ``_Session.idle``):
    send close 1000, expect the close echoed, keep
    reading briefly and record what follows: EOF, a reset, silence, or bytes that are not
    frames (an HTTP response written into the stream, FAILURES.md FM-12/FM-13).  Every frame
@@ -40,11 +42,13 @@ CLOSE_CODE, CLOSE_REASON = 1000, "wsdiag"
 CLOSE_WAIT = 1.0  # seconds to wait for the close echo
 TRAIL_WAIT = 0.3  # seconds to keep reading after the echo (trailing bytes, the server's FIN)
 SETTLE_WAIT = 0.25  # after the first answer, seconds to wait for the other one before closing
+IDLE_BEFORE_CLOSE = 0.02  # seconds idle after both answers before closing, when the probe has later exchanges
 MAX_EVENTS = 64  # events kept per session; later ones are counted
 MAX_FRAMES = 5000  # frames read per session before wsdiag stops reading
 MAX_BYTES = 4 << 20  # bytes read per session before wsdiag stops reading
 MAX_TRAIL = 4096  # trailing non-frame bytes kept
 RECEIVED_KEPT = 4096
+QUICKACK = getattr(socket, "TCP_QUICKACK", 0)  # Linux only; 0: not available
 
 
 def offered_extensions(request: bytes) -> list[str]:
@@ -104,6 +108,22 @@ class _Session:
             self.send_broken = True
             self.event("send-failed", frame=label, detail=describe(exc))
             return False
+
+    def ack_now(self) -> None:
+        """Acknowledge what was read at once (TCP_QUICKACK, Linux), not after the ~40 ms delayed ACK.
+
+        Waiting for the second answer, the server's pong and echo are two small writes; a server
+        without TCP_NODELAY (gevent pywsgi, gevent-websocket) holds the second by Nagle's
+        algorithm until the first is acknowledged, and the kernel delays that ACK (measured:
+        pong within a millisecond, echo ~41 ms later, right after the ACK of the pong).  Only the ACK's
+        timing changes, never a byte wsdiag sends.  Re-armed before each read (the kernel
+        leaves quick-ACK mode by itself).
+        """
+        if QUICKACK:
+            try:
+                self.sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+            except (OSError, AttributeError):  # not TCP (a TLS object passes it through), or not Linux
+                pass
 
     def recv(self, until: float) -> bytes | None | BaseException:
         """Bytes, b"" at EOF, None when ``until`` passed, or the OSError."""
@@ -215,6 +235,7 @@ class _Session:
         while not any(wanted(x) or is_close(x) for x in self.backlog) and not self.backlog_problems:
             if self.capped or self.reader.failed:
                 return
+            self.ack_now()
             got = self.recv(until)
             if got is None:
                 return
@@ -225,6 +246,37 @@ class _Session:
             self.backlog += items
             self.backlog_problems += problems
             self.over_limit()
+
+    def idle(self, seconds: float) -> None:
+        """After the answers, leave the session idle for ``seconds`` before closing, as a page would.
+
+        A server that cannot wait for a client's next frame breaks only when it has to wait: FM-14
+        (flask-sock on unpatched gevent: simple-websocket's reader thread dies on its first read
+        that would block, the hub stays blocked, and every later request goes unanswered, WS726).
+        Closing at once lets such a server escape by a race it runs with wsdiag's close (measured:
+        a third of the sessions escaped with the close sent ~0.5 ms after the echo, none with
+        10 or 20 ms idle), so the probe idles when it has later exchanges that would show the
+        stall.  Whatever arrives meanwhile joins the backlog, as in ``settle``; a close, a frame
+        problem, EOF or a reset ends the wait.
+        """
+        if seconds <= 0 or self.pending is not None or self.backlog_problems:
+            return
+        until = time.monotonic() + seconds
+        while not any(not isinstance(x, Message) and x.opcode == fr.OP_CLOSE for x in self.backlog):
+            if self.capped or self.reader.failed:
+                return
+            got = self.recv(until)
+            if got is None:
+                return
+            if not got or isinstance(got, BaseException):
+                self.pending = got
+                return
+            items, problems = self.reader.feed(got)
+            self.backlog += items
+            self.backlog_problems += problems
+            self.over_limit()
+            if problems:
+                return
 
     # -- 2. the closing handshake --------------------------------------------------------
 
@@ -318,13 +370,17 @@ class _Session:
 
 
 def watch_session(sock: socket.socket, rest: bytes, window: float, hard_end: float,
-                  request: bytes = b"", head: bytes = b"") -> AfterUpgrade:
-    """Service check, then (when served) the closing handshake; see the module docstring."""
+                  request: bytes = b"", head: bytes = b"", idle: float = 0.0) -> AfterUpgrade:
+    """Service check, then (when served) the closing handshake; see the module docstring.
+
+    ``idle``: seconds the served session stays idle before wsdiag closes it (``_Session.idle``).
+    """
     s = _Session(sock, window, hard_end, request, head)
     s.service(rest)
     after = s.after
     if after.outcome in ("pong", "data"):
         s.settle()
+        s.idle(idle)
         s.closing(s.backlog, s.backlog_problems)
     elif after.outcome == "silent" and not s.capped:
         s.event("window-ended")

@@ -41,10 +41,10 @@ TEXT_PAYLOAD = b"wsdiag-probe"
 class Settings(FrozenRecord):
     """How to reach the server; shared by every exchange of a run."""
 
-    __slots__ = ("timeout", "watch", "insecure", "cacert", "proxy", "use_env_proxy")
+    __slots__ = ("timeout", "watch", "insecure", "cacert", "proxy", "use_env_proxy", "idle")
     _defaults = {
         "timeout": 5.0, "watch": 1.0, "insecure": False, "cacert": None, "proxy": None,
-        "use_env_proxy": True,
+        "use_env_proxy": True, "idle": 0.0,
     }
     timeout: float  # seconds, per exchange, connect to complete answer
     watch: float  # seconds to watch the socket after a 101
@@ -52,6 +52,7 @@ class Settings(FrozenRecord):
     cacert: str | None
     proxy: str | None  # http://host:port; None = from the environment
     use_env_proxy: bool
+    idle: float  # seconds a served session stays idle before wsdiag closes it (set by probe: session.idle)
 
 
 class ExchangeError(Exception):
@@ -386,7 +387,7 @@ def run_exchange(
         ex.response_head, rest = buf[:end], buf[end:]
         if head is not None and head.status == 101:
             if watch:
-                ex.after = watch_socket(sock, rest, settings.watch, clock, request, ex.response_head)
+                ex.after = watch_socket(sock, rest, settings.watch, clock, request, ex.response_head, settings.idle)
             else:
                 ex.body = rest[:MAX_BODY]
         else:
@@ -442,7 +443,7 @@ def _close(sock: socket.socket) -> None:
 
 
 def watch_socket(sock: socket.socket, rest: bytes, window: float, clock: Clock,
-                 request: bytes = b"", head: bytes = b"") -> AfterUpgrade:
+                 request: bytes = b"", head: bytes = b"", idle: float = 0.0) -> AfterUpgrade:
     """Ping, send a text message, watch for a bounded window (stop at the first answer), then
     do the closing handshake; see ``wsdiag.net.session``.
 
@@ -450,4 +451,4 @@ def watch_socket(sock: socket.socket, rest: bytes, window: float, clock: Clock,
     """
     from wsdiag.net.session import watch_session
 
-    return watch_session(sock, rest, window, clock.deadline + max(window, 0.0), request, head)
+    return watch_session(sock, rest, window, clock.deadline + max(window, 0.0), request, head, idle)
