@@ -32,16 +32,19 @@ def run(*args, env=None):
 
 
 def test_the_three_seed_variants():
-    """Flags the route (exit 1), reports the hook as a warning with the fix (exit 0), passes the fix (exit 0)."""
-    route = run(SEEDS["seed_route"])
+    """Flags the route (exit 1), reports the hook as a warning with the fix (exit 0), passes the fix (exit 0).
+
+    Each file alone: fixtures/check/deploy's Procfile and scripts serve the code of fixtures/check,
+    so in its project (the default; tests/test_check_context.py) each seed also gets their findings."""
+    route = run("--no-project-context", SEEDS["seed_route"])
     assert route.exit_code == 1
     assert "WS501" in route.output and "@app.route('/ws')" in route.output
     assert "+@app.route('/ws', websocket=True)" in route.output
-    hook = run(SEEDS["seed_hook"])
+    hook = run("--no-project-context", SEEDS["seed_hook"])
     assert hook.exit_code == 0 and "WS502" in hook.output and "before_request" in hook.output
     assert '@app.route("/ws", websocket=True)' in hook.output
-    assert run("--fail-on", "warning", SEEDS["seed_hook"]).exit_code == 1
-    fixed = run(SEEDS["seed_fixed"])
+    assert run("--no-project-context", "--fail-on", "warning", SEEDS["seed_hook"]).exit_code == 1
+    fixed = run("--no-project-context", SEEDS["seed_fixed"])
     assert fixed.exit_code == 0 and "No WebSocket problems found" in fixed.output
 
 
@@ -67,7 +70,7 @@ def test_json_is_the_versioned_document():
 
 def test_fail_on_and_output_file(tmp_path):
     out = tmp_path / "report.json"
-    r = run("--format", "json", "--output", str(out), "--fail-on", "never", SEEDS["seed_route"])
+    r = run("--format", "json", "--output", str(out), "--fail-on", "never", "--no-project-context", SEEDS["seed_route"])
     assert r.exit_code == 0 and r.stdout == ""
     assert json.loads(out.read_text())["findings"][0]["code"] == "WS501"
     assert "Report written to" in r.stderr

@@ -138,3 +138,74 @@ def test_nothing_is_dispatched(monkeypatch):
     monkeypatch.setattr(hook_and_route, "serve", lambda sock: calls.append(sock))
     inprocess.check_app(hook_and_route.app, werkzeug=WERKZEUG)
     assert calls == []
+
+
+def test_check_routes_each_profile_as_route_upgrade_does():
+    """check_app builds each URL's environ once and adds each profile's header variables (inprocess._Router):
+    the environ equals EnvironBuilder's with the profile's headers, and the routing equals route_upgrade's."""
+    from werkzeug.test import EnvironBuilder
+
+    from fixtures.check import factory_app, hosts_app
+    from wsdiag.core.profiles import PROFILES
+
+    def comparable(env):
+        return {k: v for k, v in env.items() if k != "wsgi.input"}  # a fresh empty stream per environ
+
+    profiles = [p for p in PROFILES.values() if p.upgrade]
+    checked = 0
+    for app in (factory_app.create_app(), hosts_app.app, hosts_app.sub_app):
+        router = inprocess._Router(app)
+        for r in inprocess.check_app(app, profiles, WERKZEUG).results:
+            plain = router.environ(r.url, r.host)
+            for p in [None] + profiles:
+                built = EnvironBuilder(path=r.url, base_url=f"http://{r.host}/", method="GET",
+                                       headers=inprocess._profile_headers(p, r.host)).get_environ()
+                assert comparable(router.environ(r.url, r.host, p, plain)) == comparable(built)
+            for p, got in zip(profiles, r.profiles):
+                want = inprocess.route_upgrade(app, r.url, r.host, p)
+                assert (got.profile, got.detected, got.routing, got.status, got.endpoint, got.location) == (
+                    want.profile, want.detected, want.routing, want.status, want.endpoint, want.location)
+                checked += 1
+    assert checked >= 5 * len(profiles)
+
+
+def test_app_mode_restores_the_collector_thresholds():
+    """check --app collects less often while it runs (inprocess.fewer_collections), and restores the thresholds
+    after, also when the app does not load."""
+    import gc
+
+    before = gc.get_threshold()
+    seen = []
+    real = inprocess.check_app
+
+    def spy(*a, **kw):
+        seen.append(gc.get_threshold())
+        return real(*a, **kw)
+
+    try:
+        inprocess.check_app = spy
+        check("fixtures.check.seed_route:app")
+        with pytest.raises(CheckError):
+            check("fixtures.check.no_such_module:app")
+    finally:
+        inprocess.check_app = real
+    assert seen and seen[0][0] >= 200_000 and gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0  # nothing is left out of the collector's reach
+
+
+def test_check_command_freezes_at_exit_once(monkeypatch):
+    """`wsdiag check` registers one atexit gc.freeze per process (cli._freeze_at_exit), however often it runs."""
+    import atexit
+    import gc
+
+    from click.testing import CliRunner
+
+    from wsdiag import cli
+
+    registered = []
+    monkeypatch.setattr(cli, "_FREEZE_AT_EXIT", [])
+    monkeypatch.setattr(atexit, "register", lambda fn, *a, **kw: registered.append(fn) or fn)
+    for _ in range(2):
+        result = CliRunner().invoke(cli.main, ["check", "--app", "fixtures.check.seed_route:app", "--format", "json"])
+        assert result.exit_code == 1 and '"WS601"' in result.output
+    assert registered == [gc.freeze]

@@ -51,6 +51,16 @@ class Release:
 
     version: tuple[int, ...] | None
     text: str | None
+    # set when the project's pins decide (``wsdiag.check.projpins``): where the release comes from
+    # (``requirements.txt:2``; None: installed here) and why --fix must not add websocket=True
+    # (``model.Project.pinned_fix_refusal``, the one wording)
+    source: str | None = None
+    refusal: str | None = None
+
+    @property
+    def named(self) -> str:
+        """``the installed Werkzeug 3.1.9``, or ``Werkzeug 2.0.1 (requirements.txt:2)`` when pinned."""
+        return f"Werkzeug {self.text} ({self.source})" if self.source else f"the installed Werkzeug {self.text}"
 
     @property
     def rule(self) -> str | None:
@@ -68,16 +78,19 @@ class Release:
         return self.version is not None and self.version >= FIXED_DETECTION
 
 
-def release(werkzeug: str | None) -> Release:
+def release(werkzeug: "str | Release | None") -> Release:
+    """The release for a version string (the installed one); a ``Release`` (the project's) as is."""
+    if isinstance(werkzeug, Release):
+        return werkzeug
     return Release(parse_version(werkzeug), werkzeug)
 
 
 def plain_rule_consequence(rel: Release) -> str:
     """What a socket view on a rule without websocket=True suffers on this release."""
     if rel.rule == "token":
-        return f"every client's upgrade gets a hidden 400 (WebsocketMismatch) on the installed Werkzeug {rel.text}"
+        return f"every client's upgrade gets a hidden 400 (WebsocketMismatch) on {rel.named}"
     if rel.rule == "exact":
-        return (f"on the installed Werkzeug {rel.text}, clients sending exactly 'Connection: Upgrade' "
+        return (f"on {rel.named}, clients sending exactly 'Connection: Upgrade' "
                 "(Chrome, current Firefox, websocket-client) get a hidden 400 (WebsocketMismatch)")
     return "on Werkzeug >= 2.0.2 every upgrade gets a hidden 400 (WebsocketMismatch)"
 
@@ -90,7 +103,7 @@ def plain_rule_advice(rel: Release) -> str:
                 "both rules for the view (a websocket=True rule and a plain one): websocket=True alone "
                 "would fail clients sending 'Connection: keep-alive, Upgrade'.")
     if rel.rule == "never":
-        return (f"On the installed Werkzeug {rel.text} this rule works; do NOT add websocket=True (such "
+        return (f"On {rel.named} this rule works; do NOT add websocket=True (such "
                 "rules never match there). Register both rules to survive an upgrade to >= 2.0.2.")
     return "Add websocket=True (Werkzeug >= 2.0.2); on older releases register both rules for the view."
 
@@ -109,6 +122,8 @@ def websocket_rule_advice(rel: Release) -> str:
 
 def fix_refusal(rel: Release) -> str | None:
     """Why adding websocket=True is not safe on this release, or None when it is."""
+    if rel.refusal:
+        return rel.refusal  # the project's pins hold a release where it breaks (the pins' own wording)
     if rel.version is None:
         return "cannot tell which Werkzeug the app runs on (Werkzeug is not installed here)"
     if rel.rule == "never":
@@ -120,24 +135,33 @@ def fix_refusal(rel: Release) -> str | None:
     return None
 
 
-def environment_advice(versions: dict[str, str | None]) -> list[str]:
-    """Report-level lines: what the installed releases mean for WebSocket routes."""
+def environment_advice(versions: dict[str, str | None], route: Release | None = None, where: str | None = None) -> list[str]:
+    """Report-level lines: what the installed releases mean for WebSocket routes. ``route``: the
+    Werkzeug the route advice is for when the project's pins decide it (``wsdiag.check.projpins``),
+    ``where`` where it comes from (``installed, allowed by pyproject.toml:4``)."""
     out: list[str] = []
     flask, werkzeug, gws = versions.get("flask"), versions.get("werkzeug"), versions.get("gevent-websocket")
     rel = release(werkzeug)
+    label = f"Werkzeug {werkzeug}" + (f" ({where})" if where and where != "installed" else "")
+    if route is not None and route.source:
+        out.append(f"Route advice is for Werkzeug {route.text}, from the project's pins ({route.source}); "
+                   f"installed here: {versions.get('werkzeug') or 'no Werkzeug'}.")
+        rel, werkzeug, label = route, route.text, f"Werkzeug {route.text}"
     if werkzeug is None:
         out.append("Werkzeug is not installed here: advice below assumes Werkzeug >= 2.0.2.")
     elif rel.rule == "never":
-        out.append(f"Werkzeug {werkzeug} never detects WebSocket requests under gevent: websocket=True rules "
+        out.append(f"{label} never detects WebSocket requests under gevent: websocket=True rules "
                    "never match (hidden 400), and plain rules serve every client. Do not use websocket=True "
                    "on this release; upgrade to Werkzeug >= 2.0.2 (Flask >= 2.0.3) and then declare it.")
     elif rel.rule == "exact":
-        out.append(f"Werkzeug {werkzeug} detects only 'Connection: Upgrade' as WebSocket: plain rules fail "
+        out.append(f"{label} detects only 'Connection: Upgrade' as WebSocket: plain rules fail "
                    "Chrome and current Firefox, websocket=True rules fail clients sending 'keep-alive, "
                    "Upgrade'. Upgrade to Werkzeug >= 2.0.2, or register both rules for each socket view.")
     else:
-        out.append(f"Werkzeug {werkzeug} detects every real client's upgrade: declare each WebSocket route "
+        out.append(f"{label} detects every real client's upgrade: declare each WebSocket route "
                    "with websocket=True (plain rules get a hidden 400 for every client).")
+    if route is not None and route.refusal and not route.source:
+        out.append(f"--fix will not add websocket=True: {route.refusal}.")
     if gws is None:
         out.append("gevent-websocket is not installed here: nothing in this environment sets "
                    "environ['wsgi.websocket'].")

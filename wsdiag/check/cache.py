@@ -16,6 +16,15 @@ A second run over an unchanged tree reads every file (to hash it) but parses non
   ``.gitignore`` of ``*``, as ruff's does. Written atomically (temporary file + rename); a cache
   that cannot be read or written is ignored, never an error.
 * ``stats`` counts hits, misses and writes (tests prove a second run reads the cache with it).
+* The route rules judge with the project's pinned Werkzeug when its pins name one
+  (``wsdiag.check.projpins``, read before the file loop): that release, where it comes from and the
+  pinned fix refusal are added to the entry key (``salt``), so a changed pin never reads facts
+  judged with another release.
+* Version pins (``wsdiag.check.pins``) are a file's facts like any other; the files a requirements
+  file includes with ``-r``/``-c`` are read when the project is related (``pins.Resolution``), never
+  cached, so an edited included file counts even when the including file is a cache hit.
+* The project context of named files (``wsdiag.check.context``) reads the same entries, and marks
+  a context file it did not need to parse under its key + ``":context-none"`` (``has``, not counted).
 """
 
 from __future__ import annotations
@@ -72,9 +81,12 @@ class Cache:
             pass
 
     @staticmethod
-    def key(path: str, data: bytes, explicit: bool) -> str:
+    def key(path: str, data: bytes, explicit: bool, salt: str = "") -> str:
+        """``salt``: the project's Werkzeug facts the route rules judged with (``projpins.salt``)."""
         h = hashlib.blake2b(data, digest_size=16)
         h.update(b"\0" + path.encode("utf-8", "surrogateescape") + (b"\0e" if explicit else b"\0i"))
+        if salt:
+            h.update(b"\0s" + salt.encode("utf-8", "surrogateescape"))
         return h.hexdigest()
 
     def get(self, key: str):
@@ -88,6 +100,15 @@ class Cache:
         else:
             self.stats["hits"] += 1
         return entry
+
+    def has(self, key: str) -> bool:
+        """Is there an entry for ``key``? Not counted in ``stats`` (the project context's markers)."""
+        if key in self._new:
+            return True
+        if key in self._old:
+            self._new[key] = self._old[key]
+            return True
+        return False
 
     def put(self, key: str, entry) -> None:
         self._new[key] = entry

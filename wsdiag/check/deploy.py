@@ -1,7 +1,7 @@
 """How an app is deployed, read from its project: the deployment facts and the server ``probe --app`` uses.
 
 ``read_config`` (Procfiles, Dockerfiles, shell scripts, compose/CI YAML, ini, .env, systemd
-units, requirements pins) and ``read_gunicorn_config`` (a Python gunicorn config) fill a file's
+units, version pins: ``wsdiag.check.pins``) and ``read_gunicorn_config`` (a Python gunicorn config) fill a file's
 ``ModuleScan`` with its gunicorn workers, deploys and server launches; ``static.scan_file``
 calls them. They use only ``model``, ``astutil`` and ``fixes``, so ``static`` can import this
 module; ``choose_server`` imports ``static`` and ``rules`` when it runs.
@@ -30,6 +30,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from wsdiag.check import health as _health
 from wsdiag.check import model as _model
 from wsdiag.check.astutil import Loc, SourceText, const_str
 from wsdiag.check.fixes import Edit
@@ -37,7 +38,7 @@ from wsdiag.check.fixes import Edit
 GOOD_WORKER = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
 BAD_WORKERS = {"sync", "gthread", "gevent", "eventlet", "tornado", "gevent_wsgi", "gevent_pywsgi"}
 CONFIG_NAMES = re.compile(r"(?i)^(procfile.*|dockerfile.*|.*\.dockerfile|.*\.(sh|bash|ya?ml|ini|conf|cfg|service|env)|makefile|\.env.*"
-                          r"|requirements.*\.(txt|in))$")
+                          r"|(requirements|constraints).*\.(txt|in)|pyproject\.toml|pipfile(\.lock)?|(poetry|uv|pdm)\.lock)$")
 
 
 # -- the deployment records the scanners fill ----------------------------------------
@@ -74,15 +75,19 @@ def worker_is_bad(worker: str) -> bool:
 
 
 _TOKEN_JUNK = re.compile(r"[\"'\[\],]")
+_PIN_FILE = re.compile(r"(?i)^(pyproject\.toml|pipfile(\.lock)?|(poetry|uv|pdm)\.lock)$")  # what wsdiag.check.pins reads
 
 
 def read_config(scan, text: str) -> None:
     """Command lines in Procfiles, Dockerfiles, shell scripts, compose/CI YAML, ini and .env files,
     into ``scan`` (a ``wsdiag.check.static.ModuleScan``): gunicorn workers, deploys, servers, pins."""
     file = scan.file
-    if os.path.basename(file).lower().startswith("requirements"):
-        scan.facts.pins = _model.pins_in(text)
-        return
+    name = os.path.basename(file).lower()
+    if name.startswith(("requirements", "constraints")) or name == "setup.cfg" or _PIN_FILE.match(name):
+        scan.error = _model.pin_facts(scan.facts, file, text)  # wsdiag.check.pins; a file it cannot parse is skipped
+        if name != "setup.cfg" or scan.error:
+            return
+    scan.facts.health = _health.read_probes(text, file)  # health-check paths (WS525, FM-21)
     t = SourceText(text)
     lines = text.splitlines()
     i = 0

@@ -11,8 +11,9 @@ this model the same questions, so they agree:
   with or without ``WebSocketHandler``, ``socketio.run``) and **deploys** (gunicorn command
   lines, ``gunicorn.conf.py``, Procfile, Dockerfile CMD, systemd units, uWSGI ini), each
   with the worker class, worker count and threads;
-* per file: monkey patching, Flask-SocketIO options, requirement pins, socket lifecycle
-  defects in views.
+* per file: monkey patching, Flask-SocketIO options, version pins (``wsdiag.check.pins``:
+  requirements, pyproject.toml, setup.cfg/setup.py, Pipfile, lock files), socket lifecycle
+  defects in views; ``Project`` applies the pins' precedence over the installed releases.
 
 Pure: standard library only (``ast``). The per-file facts are gathered while
 ``static`` scans a file; ``project`` relates the files to each other.
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 from dataclasses import dataclass, field
 
 from wsdiag.check.astutil import dotted, last_name, walk_own
@@ -103,8 +103,11 @@ class FileFacts:
     patch_all: object = None  # Loc of monkey.patch_all() at module level
     late_import: tuple | None = None  # (module, line) imported before patch_all
     lifecycle: list = field(default_factory=list)
-    pins: dict = field(default_factory=dict)  # package -> requirement text (requirements files)
+    pins: dict = field(default_factory=dict)  # package -> pin entry (wsdiag.check.pins: spec, line, tier)
+    pin_includes: list = field(default_factory=list)  # requirements -r/-c lines: [target, line, flag]
     sock_views: list = field(default_factory=list)  # flask-sock view qualnames
+    sock_routes: list = field(default_factory=list)  # flask-sock @sock.route: dicts rule, methods, bp, loc (WS506, WS525)
+    health: list = field(default_factory=list)  # health-check probes of deployment files (wsdiag.check.health, WS525)
     tls: list = field(default_factory=list)  # evidence the app is served over TLS (socketio files)
 
     @property
@@ -289,23 +292,13 @@ def gunicorn_tokens(tokens: list[str]) -> dict:
     return out
 
 
-_PIN = re.compile(r"(?im)^\s*(werkzeug|flask)\s*(==|<=|<|~=)\s*([0-9][\w.]*)")
+def pin_facts(facts: FileFacts, file: str, text: str) -> str | None:
+    """The version pins of a packaging file (``wsdiag.check.pins``, the one pin reader) into
+    ``facts``; returns why the file could not be read (a malformed TOML or lock), else None."""
+    from wsdiag.check import pins as _pins
 
-
-def pins_in(text: str) -> dict:
-    """Werkzeug / Flask pins from a requirements-style text."""
-    return {m.group(1).lower(): m.group(2) + m.group(3) for m in _PIN.finditer(text)}
-
-
-def pinned_below_2(pins: dict) -> bool:
-    for pkg in ("werkzeug", "flask"):
-        spec = pins.get(pkg)
-        if not spec:
-            continue
-        m = re.match(r"(==|<=|<|~=)(\d+)", spec)
-        if m and (int(m.group(2)) < 2 or (m.group(1) == "<" and int(m.group(2)) <= 2 and spec in ("<2", "<2.0", "<2.0.0"))):
-            return True
-    return False
+    facts.pins, facts.pin_includes, why = _pins.read(file, text)
+    return why
 
 
 # -- the project: relating files ---------------------------------------------------------
@@ -319,8 +312,13 @@ class Project:
     """
 
     def __init__(self, summaries: list, versions: dict | None = None):
+        from wsdiag.check import pins as _pins
+
         self.items = [x for x in summaries if x]
-        self.versions = dict(versions or {})
+        self.installed_versions = dict(versions or {})
+        # the project's pins (lock > requirements/constraints > declared ranges) beat what is installed here
+        self.pins = _pins.Resolution(self.items)
+        self.versions = self.pins.versions(self.installed_versions)
         self.by_module: dict[str, list] = {}
         for x in self.items:
             if x["file"].endswith(".py"):
@@ -375,7 +373,26 @@ class Project:
         return [c for x in self.related(item) for c in x.get("socketio", ())]
 
     def pinned_werkzeug_1(self) -> bool:
-        return any(pinned_below_2(x.get("pins") or {}) for x in self.items)
+        """Do the project's pins hold Werkzeug (or Flask) below 2.0?"""
+        return (self.pins.below("werkzeug", (2,), self.installed_versions.get("werkzeug"))[0]
+                or self.pins.below("flask", (2,), None)[0])
+
+    def version_text(self, dist: str) -> str:
+        """The release a project rule judged with and where it comes from (file:line, or installed)."""
+        return self.pins.text(dist, self.installed_versions.get(dist))
+
+    def pinned_fix_refusal(self) -> str | None:
+        """Why ``--fix`` must not add websocket=True although the installed Werkzeug allows it: the
+        project's pins hold Werkzeug below 2.0.2 (or Flask below 2), where such rules fail clients."""
+        if self.pins.below("werkzeug", (2,), None)[0] or self.pins.below("flask", (2,), None)[0]:
+            dist = "werkzeug" if self.pins.below("werkzeug", (2,), None)[0] else "flask"
+            return (f"the project pins {self.version_text(dist)}: websocket=True rules never match on Werkzeug < 2 "
+                    "under gevent (WS706); upgrade the pin to Werkzeug >= 2.0.2 first, or register both rules")
+        if self.pins.below("werkzeug", (2, 0, 2), None)[0]:
+            return (f"the project pins {self.version_text('werkzeug')}: Werkzeug 2.0.0/2.0.1 detect only "
+                    "'Connection: Upgrade', so websocket=True would break clients sending 'keep-alive, Upgrade'; "
+                    "upgrade the pin to >= 2.0.2, or register both rules")
+        return None
 
     def installed(self, dist: str) -> bool | None:
         if dist not in self.versions:

@@ -19,6 +19,8 @@ is out of scope (``WS521``, info) and never flagged as Flask.
 | WS514 workers          | socketio                                  | FM-25    |
 | WS515 -k gevent        | socketio, gevent-websocket installed      | FM-10, FM-28 |
 | WS522 facts, WS523 origins, WS524 no WebSocket driver (``sio``) | socketio | FM-23, FM-25, FM-26 |
+| WS508 blueprint hooks  | blueprint routes that fail routing (``bphooks``) | FM-20 |
+| WS525 health check     | websocket=True rules, flask-sock (``health``) | FM-21 |
 | WS511 does not parse   | every file                                | -        |
 
 Pure: standard library only.
@@ -27,6 +29,8 @@ Pure: standard library only.
 from __future__ import annotations
 
 from wsdiag.check import advice as _advice
+from wsdiag.check import bphooks as _bphooks
+from wsdiag.check import health as _health
 from wsdiag.check import model as _model
 from wsdiag.check import sio as _sio
 from wsdiag.check import static as _s
@@ -37,22 +41,25 @@ APPLIES = {
     "WS504": _model.RAW_STACKS, "WS505": _model.RAW_STACKS, "WS512": {"flask-sock"}, "WS513": {"flask-sock"},
     "WS514": {"socketio"}, "WS515": {"socketio"}, "WS522": {"socketio"}, "WS523": {"socketio"}, "WS524": {"socketio"}, "WS516": _model.WS_STACKS, "WS517": _model.WS_STACKS,
     "WS518": {"flask-sock"}, "WS519": _model.WS_STACKS, "WS520": {"flask-sock"},
+    "WS508": {"gevent-websocket"}, "WS525": {"gevent-websocket", "flask-sock"},
 }
 # decided for the project as a whole (a server or worker in one file, the stack in another)
 CROSS = {"WS503", "WS504", "WS505", "WS512", "WS513", "WS514", "WS515", "WS518", "WS519", "WS520",
-         "WS522", "WS523", "WS524"}
+         "WS522", "WS523", "WS524", "WS525"}
 
 
-def findings(scans: list, werkzeug: str | None, versions: dict | None = None) -> list[Finding]:
-    """Every static finding for a project of scanned files."""
+def findings(scans: list, werkzeug: str | None, versions: dict | None = None, routes=None) -> list[Finding]:
+    """Every static finding for a project of scanned files. ``routes`` (``projpins.Routes``): the
+    Werkzeug each file's route rules judge with, from the project's pins (None: ``werkzeug``)."""
     out: list[Finding] = []
     for s in scans:
-        out += file_findings(s, werkzeug)
+        out += file_findings(s, routes.for_file(s.file) if routes is not None else werkzeug)
     return out + project_findings([summary(s) for s in scans], werkzeug, versions)
 
 
-def file_findings(s, werkzeug: str | None) -> list[Finding]:
-    """The findings one file decides alone: routes, hooks, lifecycle, parse errors, other frameworks."""
+def file_findings(s, werkzeug) -> list[Finding]:
+    """The findings one file decides alone: routes, hooks, lifecycle, parse errors, other frameworks.
+    ``werkzeug``: the installed release (a string) or the project's (``advice.Release``, ``projpins``)."""
     rel = _advice.release(werkzeug)
     if s.parse_error is not None:
         line, col, msg = s.parse_error
@@ -71,6 +78,7 @@ def file_findings(s, werkzeug: str | None) -> list[Finding]:
                             location=Location(s.file, 1, 1, source=s.table.line(1)))]
         return []
     out = _route_rules(s, rel)
+    out += _bphooks.findings(s, out)  # WS508: blueprint hooks the failing upgrade never runs (FM-20)
     for lc in s.facts.lifecycle:
         ev = dict(view=f"{lc.function}()", **lc.detail)
         out.append(Finding(lc.code, ev, subject=lc.function, location=_s.location(s, lc.loc)))
@@ -82,15 +90,18 @@ def summary(s) -> dict | None:
     f = s.facts
     if s.parse_error is not None or f.other_framework:
         return None
-    if not (f.stacks or f.launches or s.servers or f.deploys or s.gunicorn or f.pins or f.socketio
-            or f.patch_all is not None or s.flask_sockets):
+    routing = None  # WS525: the rules a health check may hit, and blueprint prefixes
+    if f.sock_routes or any(r.websocket is True for r in s.routes) or "register_blueprint" in s.text:
+        routing = _health.python_facts(s) if s.file.endswith((".py", ".pyw")) else None
+    if not (f.stacks or f.launches or s.servers or f.deploys or s.gunicorn or f.pins or f.pin_includes or f.socketio
+            or f.patch_all is not None or s.flask_sockets or f.health or routing):
         return None
     config = not s.file.endswith(".py") or bool(f.deploys and not s.routes and not f.launches)
     out: dict = {"file": s.file, "explicit": bool(s.explicit), "config": config, "stacks": sorted(f.stacks),
                  "imports": sorted({m for m in f.local_imports if m and not m.startswith(("flask", "werkzeug", "gevent"))}),
                  "patched": f.patch_all is not None, "tls": list(f.tls),
                  "socketio": [dict({k: v for k, v in c.items() if k != "loc"}, loc=_loc(s, c["loc"])) for c in f.socketio],
-                 "pins": dict(f.pins), "servers": [], "launches": [], "gunicorn": [], "deploys": [], "sockets": []}
+                 "pins": dict(f.pins), "pin_includes": list(f.pin_includes), "servers": [], "launches": [], "gunicorn": [], "deploys": [], "sockets": []}
     for sv in s.servers:
         ev = {"call": sv.call, "server": sv.server}
         out["servers"].append({"ev": ev, "loc": _loc(s, sv.loc), "ok": sv.entry and sv.flask_app,
@@ -118,6 +129,11 @@ def summary(s) -> dict | None:
         what, loc = s.flask_sockets[0]
         out["sockets"].append({"ev": {"route": "(its routes)"}, "loc": _loc(s, loc), "advice": _s._advice_sockets(),
                                "subject": what})
+    if f.health:
+        out["health"] = [dict(p, loc=_loc(s, p["loc"]), diff=_health.probe_diff(s, p)) for p in f.health]
+    if routing:
+        out["rules"] = [dict(r, loc=_loc(s, r["loc"])) for r in routing["rules"]]
+        out["prefixes"], out["registered"] = routing["prefixes"], routing["registered"]
     if f.late_import:
         mod, line = f.late_import
         out["late_patch"] = {"ev": {"imported": mod, "first_line": line}, "loc": _loc(s, f.patch_all)}
@@ -145,7 +161,7 @@ def project_findings(summaries: list, werkzeug: str | None, versions: dict | Non
         raw = bool(stacks & _model.RAW_STACKS) or (not stacks and x["explicit"] and x["config"])
         sock, sio = "flask-sock" in stacks, "socketio" in stacks
         if not werkzeug_1:
-            out += [Finding("WS503", dict(it["ev"]), subject=it["subject"], location=at(it),
+            out += [Finding("WS503", dict(it["ev"], werkzeug=proj.version_text("werkzeug")), subject=it["subject"], location=at(it),
                             fix=SuggestedFix(advice=it["advice"])) for it in x["sockets"]]
         if x.get("late_patch") and stacks & _model.WS_STACKS:
             late = x["late_patch"]
@@ -165,6 +181,7 @@ def project_findings(summaries: list, werkzeug: str | None, versions: dict | Non
             elif ln["kind"] == _model.SOCKETIO_RUN and proj.installed("gevent-websocket") and proj.installed("gevent") and all(
                     c["async_mode"] in (None, "gevent") for c in proj.socketio_calls(x)):
                 ev["launch"] = f"{ln['call']} (gevent mode, gevent-websocket installed)"
+                ev["gevent_websocket"] = proj.version_text("gevent-websocket")  # installed, or the project's pin
                 out.append(Finding("WS512", ev, subject=ln["call"], location=where))
             elif ln["kind"] == _model.GEVENT and not proj.patched(x):
                 out.append(Finding("WS518", ev, subject=ln["call"], location=where))
@@ -185,12 +202,13 @@ def project_findings(summaries: list, werkzeug: str | None, versions: dict | Non
             if sio and (d["workers"] or 1) > 1 and not queue:
                 out.append(Finding("WS514", ev, subject=f"-w {d['workers']}", location=where))
             if sio and kind == "gevent" and proj.installed("gevent-websocket"):
-                out.append(Finding("WS515", dict(ev, worker=f"-k {d['worker']}"), subject=d["worker"], location=where))
+                out.append(Finding("WS515", dict(ev, worker=f"-k {d['worker']}", gevent_websocket=proj.version_text("gevent-websocket")), subject=d["worker"], location=where))
             if d.get("preload") and kind in ("gevent", _model.GEVENT_WS) and stacks & _model.WS_STACKS:
                 # FM-14 (c): the arbiter imports the app before the gevent worker monkey-patches
                 out.append(Finding("WS519", dict(ev, imported="the whole app (gunicorn --preload / preload_app)",
                                                  first_line=where.line), subject="preload", location=where))
     out += _sio.project_findings(proj, proj.versions)  # WS522-WS524: Flask-SocketIO's facts and rules
+    out += _health.project_findings(proj)  # WS525: a health check pointed at a WebSocket-only rule (FM-21)
     return out
 
 
@@ -223,7 +241,7 @@ def _route_rules(s, rel) -> list[Finding]:
         if not r.reads_socket:
             continue
         if rel.rule == "never":
-            out.append(Finding("WS509", dict(ev, werkzeug=rel.text), subject=subject, location=at,
+            out.append(Finding("WS509", dict(ev, werkzeug=f"{rel.text} ({rel.source or 'installed'})"), subject=subject, location=at,
                                fix=SuggestedFix(advice=_advice.plain_rule_advice(rel))))
             continue
         ev["consequence"] = _advice.plain_rule_consequence(rel)
@@ -234,6 +252,13 @@ def _route_rules(s, rel) -> list[Finding]:
         diff = _s.edit_diff(s, r.edit) if r.edit is not None and blocker is None else None
         out.append(Finding("WS501", ev, subject=subject, location=at,
                            fix=SuggestedFix(diff, blocker, _advice.plain_rule_advice(rel))))
+    for sr in s.facts.sock_routes:  # flask-sock registers its routes websocket=True: the same ValueError
+        bad = [m for m in (sr["methods"] or ()) if m not in _s.WEBSOCKET_METHODS]
+        if bad:
+            ev = {"route": repr(sr["rule"]) if sr["rule"] is not None else "(a computed rule)", "rule": sr["rule"],
+                  "view": f"{sr['view']}()", "receiver": sr["receiver"], "via": "flask-sock route",
+                  "methods": ", ".join(sr["methods"])}
+            out.append(Finding("WS506", ev, subject=sr["rule"] or "?", location=_s.location(s, sr["loc"])))
     for h in s.hooks:
         if not h.reads_socket:
             continue

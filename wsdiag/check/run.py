@@ -19,7 +19,7 @@ from wsdiag.check.result import CheckReport, FixResult, sort_key
 
 # Codes about a rule's routing: in app mode the installed Werkzeug's verdict replaces the
 # static one for the same declaration.
-ROUTE_CODES = {"WS501", "WS509", "WS706", "WS701", "WS507"}
+ROUTE_CODES = {"WS501", "WS509", "WS706", "WS701", "WS507", "WS508"}
 FIXABLE = {"WS501", "WS601"}
 
 
@@ -48,12 +48,16 @@ class CheckOptions:
     on_finding: object = None  # called with each Finding as soon as its file is scanned
     on_skip: object = None  # called with (file, why) for each file that cannot be scanned
     cache_stats: dict | None = None  # filled with the cache's hit/miss counts when given
+    # named files (pre-commit's changed files) are judged inside their project (wsdiag.check.context)
+    project_context: bool = True
+    context_info: dict | None = None  # filled with the roots and context files used, when given
 
 
 @dataclass
 class CheckRun:
     report: CheckReport
     diffs: dict = field(default_factory=dict)  # file -> unified diff of the fixes (--diff / --fix)
+    context: list | None = None  # the project context's summaries (wsdiag.check.context), static --fix/--diff
 
 
 def display_path(path: str) -> str:
@@ -69,6 +73,15 @@ def _read(path: str) -> str:
 
 
 def run_check(opts: CheckOptions) -> CheckRun:
+    if opts.use_app or opts.app or opts.app_object is not None:
+        from wsdiag.flaskapp.inprocess import fewer_collections
+
+        with fewer_collections():  # the app's and its scan's many long-lived objects
+            return _run_check(opts)
+    return _run_check(opts)
+
+
+def _run_check(opts: CheckOptions) -> CheckRun:
     versions = opts.versions if opts.versions is not None else _advice.installed_versions()
     werkzeug = versions.get("werkzeug")
     for p in opts.paths:
@@ -92,7 +105,16 @@ def run_check(opts: CheckOptions) -> CheckRun:
     if app_check is None and not (opts.fix or opts.diff):
         _stream_static(opts, report, werkzeug)
         return CheckRun(report)
-    files = [(display_path(f), explicit) for f, explicit in _static.iter_files(list(opts.paths))]
+    ctx = None
+    if app_check is None and opts.project_context:  # --fix/--diff on named files: judged in their project
+        from wsdiag.check import context as _context
+
+        ctx = _context.plan(list(opts.paths))
+    files = [(display_path(f), explicit and not (ctx is not None and ctx.covers(f)))
+             for f, explicit in _static.iter_files(list(opts.paths))]
+    routes = None
+    if app_check is None:  # static --fix/--diff: the route rules judge with the project's Werkzeug, as streaming does
+        routes = _project_routes(report, ctx, opts.paths)
     if app_check is not None:
         files += [(display_path(f), False) for f in app_check.files]
         from wsdiag.check.deploy import deployment_files
@@ -100,7 +122,15 @@ def run_check(opts: CheckOptions) -> CheckRun:
         files += [(display_path(f), False) for f in deployment_files(app_check.files)]  # Procfile, gunicorn.conf.py...
     known = {display_path(p): sc for p, sc in app_check.scans.items()} if app_check is not None else {}
     scans = _scan_all(files, report, known)
-    findings = _static.findings(scans, werkzeug, versions)
+    context = None
+    if ctx is not None:
+        context = _context.gather_cached(ctx, set(report.files) | {p for p, _ in report.skipped}, opts.use_cache,
+                                         opts.cache_dir, versions, routes)
+        if opts.context_info is not None:
+            opts.context_info.update(ctx.info)
+        findings = _context.findings(scans, context, werkzeug, versions, routes=routes)
+    else:
+        findings = _static.findings(scans, werkzeug, versions, routes)
     if app_check is not None:
         routed = set()
         for r in app_check.results:
@@ -115,12 +145,28 @@ def run_check(opts: CheckOptions) -> CheckRun:
         from wsdiag.check import sio as _sio
 
         findings = _sio.merge_live(findings, app_check.socketio, versions)  # the live SocketIO's facts win
+        from wsdiag.flaskapp import health_live
+
+        findings = health_live.merge(findings, app, scans)  # FM-21: the live app routes each health-check path
     report.findings = sorted(findings, key=sort_key)
-    _attach_diffs(report, scans)
-    run = CheckRun(report)
+    # static: each WS501 carries its project's refusal as its blocker (projpins); app mode: the scanned pins'
+    refusal = None if routes is not None else _pinned_refusal(scans)
+    _attach_diffs(report, scans, refusal)
+    run = CheckRun(report, context=context)
     if opts.fix or opts.diff:
-        _fixes(run, scans, werkzeug, write=opts.fix, roots=list(opts.paths) or ["."])
+        _fixes(run, scans, werkzeug, write=opts.fix, roots=list(opts.paths) or ["."], pinned=refusal, routes=routes)
     return run
+
+
+def _project_routes(report: CheckReport, ctx, paths: list):
+    """The Werkzeug each file's route rules judge with (``projpins.Routes``), and the report's advice
+    saying which release it is for and where it comes from."""
+    from wsdiag.check import projpins as _projpins
+
+    routes = _projpins.Routes(list(paths), ctx, report.versions)
+    route, where = routes.header(list(paths))
+    report.advice = _advice.environment_advice(report.versions, route, where)
+    return routes
 
 
 def _file_line(f: Finding) -> tuple:
@@ -137,12 +183,15 @@ def _route_index(scans) -> dict:
     return {(s.file, r.loc.line, r.loc.col + 1): (s, r) for s in scans for r in s.routes}
 
 
-def _attach_diffs(report: CheckReport, scans) -> None:
-    """In-process findings about a declaration get the same diff the static scan shows."""
+def _attach_diffs(report: CheckReport, scans, refusal: str | None = None) -> None:
+    """In-process findings about a declaration get the same diff the static scan shows, unless the
+    project's pins make websocket=True wrong (``refusal``: then that reason, and no diff)."""
     index = _route_index(scans)
     for f in report.findings:
         fix = f.fix or SuggestedFix()
-        if f.code in FIXABLE and fix.diff is None and fix.blocker is None:
+        if f.code in FIXABLE and refusal and fix.blocker is None:
+            f.fix = replace(fix, diff=None, blocker=refusal)
+        elif f.code in FIXABLE and fix.diff is None and fix.blocker is None:
             hit = _hit(index, f)
             if hit and hit[1].edit is not None:
                 scan, route = hit
@@ -183,10 +232,22 @@ def _route_dict(r) -> dict:
     return d
 
 
-def _fixes(run: CheckRun, scans, werkzeug: str | None, write: bool, roots: list | None = None) -> None:
-    """Plan (and with ``write``, apply) websocket=True for every fixable finding that is safe."""
+def _pinned_refusal(scans) -> str | None:
+    """``model.Project.pinned_fix_refusal`` for the scanned files (wsdiag.check.pins)."""
+    from wsdiag.check import model as _model
+    from wsdiag.check import rules as _rules
+
+    return _model.Project([_rules.summary(s) for s in scans]).pinned_fix_refusal()
+
+
+def _fixes(run: CheckRun, scans, werkzeug: str | None, write: bool, roots: list | None = None,
+           pinned: str | None = None, routes=None) -> None:
+    """Plan (and with ``write``, apply) websocket=True for every fixable finding that is safe.
+    ``routes`` (``projpins.Routes``): the Werkzeug each file is judged with, from the project's pins
+    (None: the installed ``werkzeug``); ``pinned``: why the scanned pins make websocket=True wrong
+    (app mode; ``model.Project.pinned_fix_refusal``)."""
     report = run.report
-    rel = _advice.release(werkzeug)
+    installed = _advice.release(werkzeug)
     index = _route_index(scans)
     edits: dict[str, list] = {}
     fixed: list[Finding] = []
@@ -199,7 +260,8 @@ def _fixes(run: CheckRun, scans, werkzeug: str | None, write: bool, roots: list 
         if hit is None:
             reason = "no source location for this rule"
         else:
-            reason = (f.fix.blocker if f.fix is not None else None) or _static.fix_blocker(hit[1], rel)
+            rel = routes.for_file(hit[0].file) if routes is not None else installed
+            reason = (f.fix.blocker if f.fix is not None else None) or _static.fix_blocker(hit[1], rel) or pinned
             if reason is None and hit[1].edit is None:
                 reason = hit[1].blocker or "no edit expresses this fix"
         if reason:
@@ -229,7 +291,13 @@ def _fixes(run: CheckRun, scans, werkzeug: str | None, write: bool, roots: list 
     applied = {(fx.file, fx.line) for fx in report.fixes if fx.applied}
     if report.mode == "static":
         rescanned = [_static.scan_file(s.file, _read(s.file), s.explicit) if s.file in changed else s for s in scans]
-        report.findings = sorted(_static.findings(rescanned, werkzeug, report.versions), key=sort_key)
+        if run.context is not None:
+            from wsdiag.check import context as _context
+
+            report.findings = sorted(_context.findings(rescanned, run.context, werkzeug, report.versions, routes=routes),
+                                     key=sort_key)
+        else:
+            report.findings = sorted(_static.findings(rescanned, werkzeug, report.versions, routes), key=sort_key)
     else:
         report.findings = [f for f in report.findings
                            if not (f.code in FIXABLE and _file_line(f) in applied)]
@@ -253,7 +321,8 @@ DEPLOY_CODES = ("WS504", "WS505")
 # name. Such a file is only parsed; one that does not parse goes through the full scan. The
 # rules evolve: tests/test_scale.py checks that the findings over real trees (fixtures, tests,
 # the installed Flask/gevent/socketio packages) are the same with and without this filter.
-_WORDS = ("websocket", "flask_sock", "socketio", "uwsgi", "run_simple", "wsgiserver", "worker_class", "patch_all")
+_WORDS = ("websocket", "flask_sock", "socketio", "uwsgi", "run_simple", "wsgiserver", "worker_class", "patch_all",
+          "register_blueprint")  # a blueprint's url_prefix decides the path a health check hits (WS525)
 _TRIGGERS = None
 
 
@@ -289,12 +358,14 @@ def _unpack(item: list) -> Finding:
 PREFILTER = True  # tests turn it off to prove it changes no finding
 
 
-def file_facts(path: str, text: str, explicit: bool, versions: dict, prefilter: bool | None = None) -> list:
-    """One file's compact facts: [error, uses_websocket, local findings, deployment findings]."""
+def file_facts(path: str, text: str, explicit: bool, versions: dict, prefilter: bool | None = None,
+               route: _advice.Release | None = None) -> list:
+    """One file's compact facts: [error, uses_websocket, local findings, deployment findings].
+    ``route``: the Werkzeug the route rules judge with (``projpins``; None: the installed one)."""
     if prefilter is None:
         prefilter = PREFILTER
     if (prefilter and path.endswith((".py", ".pyw")) and not _relevant(text)
-            and "gunicorn" not in os.path.basename(path).lower()):
+            and "gunicorn" not in os.path.basename(path).lower() and os.path.basename(path) != "setup.py"):
         import ast
 
         try:
@@ -305,7 +376,7 @@ def file_facts(path: str, text: str, explicit: bool, versions: dict, prefilter: 
     scan = _static.scan_file(path, text, explicit)
     if scan.error:
         return [scan.error, False, [], []]
-    werkzeug = versions.get("werkzeug")
+    werkzeug = route if route is not None else versions.get("werkzeug")
     from wsdiag.check import rules as _rules
 
     # per-file findings now; servers and workers are judged against the project's stacks at
@@ -327,6 +398,13 @@ def _stream_static(opts: CheckOptions, report: CheckReport, werkzeug: str | None
         from wsdiag.check.cache import Cache, default_dir
 
         cache = Cache(opts.cache_dir or default_dir(), report.versions)
+    ctx = None
+    if opts.project_context:
+        from wsdiag.check import context as _context
+
+        ctx = _context.plan(list(opts.paths))
+    # the project's Werkzeug, before the loop reaches its pin file: the route rules judge with it
+    routes = _project_routes(report, ctx, opts.paths)
     if callable(opts.on_start):
         opts.on_start(report)
     emit = opts.on_finding if callable(opts.on_finding) else None
@@ -349,14 +427,22 @@ def _stream_static(opts: CheckOptions, report: CheckReport, werkzeug: str | None
     gc.freeze()
     gc.set_threshold(max(thresholds[0], 50_000), thresholds[1], max(thresholds[2], 100))
     try:
-        _stream_files(opts, report, cache, found, skip, waiting, summaries)
+        _stream_files(opts, report, cache, found, skip, waiting, summaries, ctx, routes)
+        if ctx is not None:  # the rest of the project: summaries only, never reported on their own
+            run_files = set(report.files) | {p for p, _ in report.skipped}
+            summaries += ctx.gather(run_files, cache, report.versions, routes)
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
 
     from wsdiag.check import rules as _rules
 
-    for f in sorted(_rules.project_findings(summaries, werkzeug, report.versions), key=sort_key):
+    project = _rules.project_findings(summaries, werkzeug, report.versions)
+    if ctx is not None:
+        project = _context.concerns(project, summaries, run_files, report.versions)
+        if opts.context_info is not None:
+            opts.context_info.update(ctx.info)
+    for f in sorted(project, key=sort_key):
         found(f)
     if cache is not None:
         cache.save()
@@ -365,11 +451,15 @@ def _stream_static(opts: CheckOptions, report: CheckReport, werkzeug: str | None
     report.findings = sorted(findings, key=sort_key)
 
 
-def _stream_files(opts: CheckOptions, report: CheckReport, cache, found, skip, waiting: list, summaries: list) -> None:
+def _stream_files(opts: CheckOptions, report: CheckReport, cache, found, skip, waiting: list, summaries: list,
+                  ctx=None, routes=None) -> None:
     """The file loop: read, look up or compute the file's compact facts, report, forget."""
+    from wsdiag.check import projpins as _projpins
+
     project_ws = False
     seen: set = set()
     for raw, explicit in _static.iter_files(list(opts.paths)):
+        explicit = explicit and not (ctx is not None and ctx.covers(raw))  # judged as `check ROOT` judges it
         path = display_path(raw)
         if path in seen:
             continue
@@ -382,8 +472,9 @@ def _stream_files(opts: CheckOptions, report: CheckReport, cache, found, skip, w
                 skip(path, report.skipped[-1][1])
             continue
         key = facts = None
+        route = routes.for_file(raw) if routes is not None else None  # the project's Werkzeug (projpins)
         if cache is not None:
-            key = cache.key(path, data, explicit)
+            key = cache.key(path, data, explicit, _projpins.salt(route) if route is not None else "")
             facts = cache.get(key)
         if facts is None:
             try:
@@ -391,7 +482,7 @@ def _stream_files(opts: CheckOptions, report: CheckReport, cache, found, skip, w
             except OSError as exc:
                 facts = [f"cannot read: {exc}", False, [], []]
             else:
-                facts = file_facts(path, text, explicit, report.versions)
+                facts = file_facts(path, text, explicit, report.versions, route=route)
             if cache is not None:
                 cache.put(key, facts)
         del data

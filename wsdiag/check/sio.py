@@ -170,8 +170,16 @@ def project_findings(proj, versions: dict) -> list[Finding]:
         for c in calls:
             call = dict(c, **{k: v for k, v in merged.items() if v not in (UNSET, None)})
             call["message_queue"] = c.get("message_queue") or merged.get("message_queue")
-            out += call_findings(call, versions, workers, tls, Location(**c["loc"]))
+            found = call_findings(call, versions, workers, tls, Location(**c["loc"]))
+            pinned = [proj.version_text(d) for d in DRIVER_DISTS if hasattr(proj, "pins") and proj.pins.pinned(d)]
+            for f in found:  # the project's pins (wsdiag.check.pins) decided the driver: say which, file:line
+                if pinned and f.code in ("WS522", "WS524"):
+                    f.evidence["versions_from"] = "; ".join(pinned)
+            out += found
     return out
+
+
+DRIVER_DISTS = ("python-engineio", "simple-websocket", "gevent", "gevent-websocket", "eventlet")
 
 
 def call_findings(call: dict, versions: dict, workers: str, tls: list, where: Location | None,

@@ -127,6 +127,26 @@ class ModuleScan:
     parse_error: tuple | None = None  # (line, column, message) when Python cannot parse the file
     fallback: list = field(default_factory=list)  # what the token scan saw in a file that does not parse
     _table: object = field(default=None, repr=False, compare=False)  # the _Text, built once
+    _tree: object = field(default=None, repr=False, compare=False)  # the scan's syntax tree, kept while the scan lives
+    _nodes: object = field(default=None, repr=False, compare=False)  # its nodes in ast.walk order, listed once
+
+    def syntax_tree(self) -> ast.Module | None:
+        """The file's syntax tree: the one the scan parsed (rules read it instead of parsing the file
+        again), else parsed now; None when the text does not parse."""
+        if self._tree is None:
+            try:
+                self._tree = ast.parse(self.text)
+            except (SyntaxError, ValueError):
+                return None
+        return self._tree  # type: ignore[return-value]
+
+    def nodes(self) -> list:
+        """Every node of ``syntax_tree()`` in ``ast.walk`` order, walked once: the scan and the rules that
+        read the whole file iterate this list instead of walking the tree again ([] when it does not parse)."""
+        if self._nodes is None:
+            tree = self.syntax_tree()
+            self._nodes = list(ast.walk(tree)) if tree is not None else []
+        return self._nodes  # type: ignore[return-value]
 
     @property
     def table(self) -> "_Text":
@@ -157,6 +177,7 @@ def scan_source(text: str, file: str, explicit: bool = False) -> ModuleScan:
             scan.parse_error = (1, 1, str(exc))
         scan.fallback = token_scan(text)
         return scan
+    scan._tree = tree
     _Scanner(scan, _Text(text)).run(tree)
     return scan
 
@@ -204,10 +225,11 @@ class _Scanner:
         self.class_scopes: dict[str, str] = {}  # class qualname -> enclosing scope
         self.ws_handler_classes: set[str] = {"WebSocketHandler"}
         self.tree: ast.Module | None = None
+        self.own: dict[str, list] = {}  # function qualname -> walk_own(bare_strings=False), walked once
 
     def run(self, tree: ast.Module) -> None:
         self.tree = tree
-        for node in ast.walk(tree):
+        for node in (self.scan.nodes() if self.scan._tree is tree else ast.walk(tree)):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self._import(node)
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -225,6 +247,10 @@ class _Scanner:
         self._propagate()
         self._declarations(tree.body, scope="", cls=None)
         _deploy.read_gunicorn_config(self.scan, tree, self.t)
+        if os.path.basename(self.scan.file) == "setup.py":  # install_requires literals (never run)
+            from wsdiag.check import pins as _pins
+
+            facts.pins = _pins.setup_py(tree)
         _model.monkey_facts(facts, tree, self.t)
         if "socketio" in facts.stacks:
             _model.socketio_facts(facts, tree, self.t)
@@ -235,6 +261,9 @@ class _Scanner:
                     args = getattr(f.node, "args", None)
                     if args is not None and args.args:
                         names.add(args.args[0].arg)
+                own = self.own.get(f.qualname)
+                if not names and own is not None and not any(isinstance(n, (ast.While, ast.For)) for n in own):
+                    continue  # no socket and no loop (lambdas and bare strings hold none): nothing for FM-22 to find
                 _model.lifecycle_facts(facts, f.node, f.qualname, names, self.t)
         s = self.scan
         s.uses_websocket = (any(f.direct for f in s.functions.values()) or any(r.websocket is True for r in s.routes)
@@ -302,7 +331,8 @@ class _Scanner:
                     self._collect(block, scope, cls)
 
     def _function_body(self, f: Function) -> None:
-        for node in walk_own(f.node, bare_strings=False):
+        own = self.own[f.qualname] = list(walk_own(f.node, bare_strings=False))
+        for node in own:
             if isinstance(node, ast.Constant) and node.value == SOCKET_KEY:
                 f.direct = True
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
@@ -315,7 +345,7 @@ class _Scanner:
                 f.socket_vars |= {t.id for t in node.targets if isinstance(t, ast.Name)}
             elif isinstance(node, ast.NamedExpr) and _reads_key(node.value, self.consts):
                 f.socket_vars.add(node.target.id)
-        for node in walk_own(f.node, bare_strings=False):
+        for node in own:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and any(
                     (isinstance(a, ast.Name) and a.id in f.socket_vars) or _reads_key(a, self.consts) for a in node.args):
                 f.socket_calls.append(node.func.id)
@@ -383,6 +413,12 @@ class _Scanner:
             kind = self._receiver_kind(receiver)
             if kind == "sock" and attr == "route":
                 self.scan.facts.sock_views.append(q)
+                methods_kw, bp_kw = _kw(dec, "methods"), _kw(dec, "bp")
+                self.scan.facts.sock_routes.append({
+                    "rule": _const_str(dec.args[0]) if dec.args else _const_str(getattr(_kw(dec, "path"), "value", None)),
+                    "methods": _literal_methods(methods_kw.value) if methods_kw else None,
+                    "bp": _dotted(bp_kw.value) if bp_kw else None, "view": q, "receiver": _dotted(receiver),
+                    "loc": self.t.loc(dec)})
             if kind in ("sock", "socketio"):
                 return
             if attr == "route" or (attr in ROUTE_SHORTCUTS and self._looks_like_rule(dec)):
@@ -442,7 +478,8 @@ class _Scanner:
             f = fns.get(q)
             if f is None:
                 continue
-            for node in walk_own(f.node, bare_strings=False):
+            own = self.own.get(q)
+            for node in own if own is not None else walk_own(f.node, bare_strings=False):
                 if not isinstance(node, ast.If):
                     continue
                 absent = _tests_socket_absent(node.test, f.socket_vars, self.consts)
@@ -739,23 +776,23 @@ def _view_label(r: Route) -> str:
     return f"{r.view}()" if r.view_kind == "function" else f"class {r.view}"
 
 
-def findings(scans: list[ModuleScan], werkzeug: str | None, versions: dict | None = None) -> list[Finding]:
-    """Every static finding for a project of scanned files, with advice for ``werkzeug``.
+def findings(scans: list[ModuleScan], werkzeug: str | None, versions: dict | None = None, routes=None) -> list[Finding]:
+    """Every static finding for a project of scanned files, with advice for ``werkzeug`` (or, per file,
+    the project's pinned Werkzeug: ``routes``, ``projpins.Routes``).
 
     The rules live in ``wsdiag.check.rules``, each stating the stacks it applies to.
     """
     from wsdiag.check import rules
 
-    return rules.findings(scans, werkzeug, versions)
+    return rules.findings(scans, werkzeug, versions, routes)
 
 
 def _kw_diff(s: ModuleScan, r: Route, kw: str) -> str | None:
     if r.edit is not None or r.star_kwargs:
         return None
     # the rule already has websocket=True: insert after the websocket keyword's value
-    try:
-        tree = ast.parse(s.text)
-    except SyntaxError:  # pragma: no cover - a scan with routes parsed
+    tree = s.syntax_tree()
+    if tree is None:  # pragma: no cover - a scan with routes parsed
         return None
     t = s.table
     for node in ast.walk(tree):

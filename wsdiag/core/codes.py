@@ -578,7 +578,7 @@ _ALL = [
          "gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker -w 1 app:app\n"
          "# gunicorn.conf.py:\n"
          "worker_class = \"geventwebsocket.gunicorn.workers.GeventWebSocketWorker\"\n"),
-    Code("WS506", "websocket-rule-non-get", E, "the WebSocket rule {route} allows {methods}: Werkzeug refuses it (ValueError) and gevent-websocket upgrades only GET",
+    Code("WS506", "websocket-rule-non-get", E, "the WebSocket rule {route} allows {methods}: Werkzeug raises ValueError when it is registered, so the app does not even import",
          "Declare WebSocket rules for GET only; serve other methods from a separate plain rule.",
          "A rule declared with websocket=True also allows methods other than GET.",
          "Every Werkzeug release since 1.0 raises ValueError(\"WebSocket rules can only use 'GET', "
@@ -595,17 +595,20 @@ _ALL = [
          "the request is not detected as WebSocket). Browsers never follow redirects on "
          "WebSocket, and gevent-websocket hides the status behind its 101 anyway.",
          "@app.route(\"/ws/\", websocket=True, strict_slashes=False)\n"),
-    Code("WS508", "blueprint-hooks-skipped", I, "when routing fails for {route}, the before_request hooks of blueprint {blueprint} ({hooks}) do not run; only app-level hooks do",
-         "Put logging or auth that must see failed upgrades in app-level hooks or WSGI middleware.",
-         "The WebSocket route belongs to a blueprint with its own before_request hooks.",
-         "Flask runs blueprint hooks only once routing has found the blueprint; a hidden 400/404/308 "
-         "happens before that, so the blueprint's logging and auth never see the failed upgrade. "
-         "This misleads anyone reading logs for the failure.",
+    Code("WS508", "blueprint-hooks-skipped", I, "when routing fails for {route}, the hooks of blueprint {blueprint} ({hooks}) do not run; only app-level hooks do{handlers}",
+         "Put logging or auth that must see failed upgrades in app-level hooks (before_app_request, app_errorhandler) or WSGI middleware.",
+         "The WebSocket route belongs to a blueprint with its own before_request, url_value_preprocessor, "
+         "after_request, teardown_request or errorhandler functions, and routing fails for it.",
+         "Flask runs blueprint hooks and error handlers only once routing has found the blueprint "
+         "(request.blueprints is empty on a routing failure); a hidden 400/404/308 happens before that, "
+         "so the blueprint's logging and auth never see the failed upgrade, and its errorhandler(400) or "
+         "errorhandler(WebsocketMismatch) never catches the mismatch (FAILURES FM-20). This misleads "
+         "anyone reading logs for the failure.",
          "@app.before_request  # app-level: runs even when routing fails\n"
          "def log_upgrades():\n"
          "    if request.environ.get(\"wsgi.websocket\") is not None:\n"
          "        app.logger.info(\"upgrade %s\", request.path)\n"),
-    Code("WS509", "socket-route-breaks-on-werkzeug-2", W, "the rule {route} (view {view}) works on the installed Werkzeug {werkzeug} but every upgrade gets a hidden 400 on Werkzeug >= 2.0.2, where it needs websocket=True",
+    Code("WS509", "socket-route-breaks-on-werkzeug-2", W, "the rule {route} (view {view}) works on Werkzeug {werkzeug} but every upgrade gets a hidden 400 on Werkzeug >= 2.0.2, where it needs websocket=True",
          "Keep it as is on Werkzeug 1.0 (websocket=True never matches there); register both rules to survive the upgrade.",
          "A WebSocket view's rule lacks websocket=True, which is right on Werkzeug 1.0.x only.",
          "Werkzeug 1.0 never detects WebSocket requests under gevent, so a plain rule serves every "
@@ -696,6 +699,20 @@ _ALL = [
          "SocketIO() raises ValueError('Invalid async_mode specified'). Older releases start and offer no WebSocket "
          "upgrade (FAILURES FM-26, FM-26b).",
          "pip install simple-websocket"),
+    Code("WS525", "health-check-on-websocket-route", E, "the {probe} requests {path}, which only the WebSocket rule {route} ({rule_at}) matches: every plain GET/HEAD gets 400 (WebsocketMismatch), so the probe always fails",
+         "Add a plain HTTP route for health checks and point the probe at it.",
+         "A health check (Dockerfile HEALTHCHECK, docker-compose healthcheck, Kubernetes probe, load balancer) "
+         "requests a path that only a websocket=True rule (or a flask-sock route) matches.",
+         "Health checks send plain GET or HEAD requests without upgrade headers. Werkzeug routes them as http:// "
+         "and raises WebsocketMismatch (400 Bad Request) for a rule declared websocket=True, on every release from "
+         "1.0 to 3.1, before any view or blueprint hook runs (FAILURES FM-21). The container is restarted, the pod "
+         "never becomes ready, or the load balancer takes the instance out of service, while WebSocket clients "
+         "would have been served.",
+         "@app.route(\"/healthz\")          # plain HTTP, beside the WebSocket rule\n"
+         "def healthz():\n"
+         "    return \"ok\"\n"
+         "# and point the probe at it, e.g.\n"
+         "HEALTHCHECK CMD curl -fsS http://localhost:8000/healthz || exit 1\n"),
     # -- 6xx app behaviour ----------------------------------------------------------------
     Code("WS601", "route-not-websocket", E, "the route for {path} lacks websocket=True: Werkzeug raises WebsocketMismatch (400), hidden behind the 101",
          "Declare the route with @app.route(..., websocket=True).",

@@ -22,6 +22,7 @@ import inspect
 import os
 import re
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from wsdiag.core.codes import REGISTRY
@@ -40,6 +41,35 @@ _SAMPLES = {"int": "1", "float": "1.5", "uuid": "00000000-0000-0000-0000-0000000
 
 class LoadError(Exception):
     """The app could not be imported or created; the message is one line."""
+
+
+@contextmanager
+def fewer_collections():
+    """Run the cycle collector less often while an app is loaded, routed and its source scanned.
+
+    A big app (its rules, its module's syntax tree) makes many long-lived objects, which the
+    collector's default thresholds walk again and again: about a tenth of ``check --app`` on
+    benchmarks/gen_app.py's 1,000-route app (~95 ms of CPU in collections, measured with
+    ``gc.callbacks``; ~15 ms with this). Reference counting still frees everything acyclic at
+    once, and a young generation of 200,000 objects bounds the cyclic garbage left waiting. On the
+    way out, what the check made is moved to the oldest generation (freeze, then unfreeze) so that
+    the restored thresholds do not walk it all at the next allocation; it is collected from there.
+    """
+    import gc
+
+    thresholds = gc.get_threshold()
+    mine = gc.get_freeze_count() == 0  # leave alone objects someone else froze
+    if mine:
+        gc.freeze()
+    gc.set_threshold(max(thresholds[0], 200_000), thresholds[1], max(thresholds[2], 100))
+    try:
+        yield
+    finally:
+        if mine:
+            gc.freeze()
+        gc.set_threshold(*thresholds)
+        if mine:
+            gc.unfreeze()
 
 
 def load_app(spec: str | None):
@@ -139,9 +169,10 @@ class RouteResult:
     slash: list = field(default_factory=list)  # the companion path without the trailing slash
     note: str | None = None
     static_route: object = None  # the static.Route of the declaration, when found
+    blueprint_hooks: list = field(default_factory=list)  # every hook of the rule's blueprints (bphooks.hook_dict)
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("profiles", "slash", "static_route")}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("profiles", "slash", "static_route", "blueprint_hooks")}
         d["profiles"] = [p.to_dict() for p in self.profiles]
         d["slash_variant"] = [p.to_dict() for p in self.slash]
         return d
@@ -172,6 +203,16 @@ class _Sources:
     def __init__(self, display=None):
         self.scans: dict[str, _static.ModuleScan] = {}
         self.display = display or (lambda p: p)
+        self._by_view: dict[int, dict] = {}  # id(scan) -> view qualname -> its routes, in source order
+
+    def routes_of(self, scan: _static.ModuleScan, qual: str) -> list:
+        """The scan's route declarations whose view is ``qual`` (indexed once per scan)."""
+        index = self._by_view.get(id(scan))
+        if index is None:
+            index = self._by_view[id(scan)] = {}
+            for r in scan.routes:
+                index.setdefault(r.view, []).append(r)
+        return index.get(qual, [])
 
     def scan(self, path: str | None) -> _static.ModuleScan | None:
         if not path or not os.path.isfile(path):
@@ -186,14 +227,26 @@ class _Sources:
         return self.scans[path]
 
 
-def _source_of(obj) -> tuple[str | None, str]:
-    """(file, qualname) of a view function or class-based view."""
+def _source_of(obj, files: dict | None = None) -> tuple[str | None, str]:
+    """(file, qualname) of a view function or class-based view.
+
+    ``files`` caches ``inspect.getsourcefile`` per code file name, for functions whose file exists
+    (then the answer depends on that name alone).
+    """
     target = getattr(obj, "view_class", None) or inspect.unwrap(obj)
+    qual = getattr(target, "__qualname__", getattr(target, "__name__", "?"))
+    code = getattr(target, "__code__", None) if inspect.isfunction(target) else None
+    key = code.co_filename if code is not None else None
+    if files is not None and key in files:
+        return files[key], qual
     try:
         path = inspect.getsourcefile(target)
     except TypeError:
         path = None
-    return (os.path.abspath(path) if path else None), getattr(target, "__qualname__", getattr(target, "__name__", "?"))
+    path = os.path.abspath(path) if path else None
+    if files is not None and key is not None and path is not None and os.path.isfile(key):
+        files[key] = path
+    return path, qual
 
 
 def check_app(app, profiles: list[Profile] | None = None, werkzeug: str | None = None, display=None) -> AppCheck:
@@ -225,11 +278,13 @@ def _check_one(app, profiles: list[Profile] | None = None, werkzeug: str | None 
                 if p.upgrade]
     rel = _advice.release(werkzeug)
     sources = _Sources(display)
+    files: dict = {}  # inspect.getsourcefile's answers, per code file
+    router = _Router(app)
     hooks = app.before_request_funcs
     app_hooks = list(hooks.get(None, []))
     hook_serves = []
     for h in app_hooks:
-        path, qual = _source_of(h)
+        path, qual = _source_of(h, files)
         scan = sources.scan(path)
         if scan is not None and scan.reads_socket(qual):
             hook_serves.append(qual)
@@ -238,13 +293,14 @@ def _check_one(app, profiles: list[Profile] | None = None, werkzeug: str | None 
         view = app.view_functions.get(rule.endpoint)
         if view is None or (getattr(view, "__module__", None) or "").split(".")[0] == "flask":
             continue  # Flask's own views (the static route) serve no sockets
-        path, qual = _source_of(view)
+        path, qual = _source_of(view, files)
         scan = sources.scan(path)
         reads = bool(scan and scan.reads_socket(qual))
         is_ws = bool(getattr(rule, "websocket", False))
         if not (is_ws or reads):
             continue
-        results.append(_route_rule(app, rule, qual, path, scan, reads, profiles, app_hooks, hook_serves))
+        results.append(_route_rule(app, rule, qual, path, scan, reads, profiles, app_hooks, hook_serves,
+                                   router, files, sources))
     found = []
     for r in results:
         found.extend(_findings(r, rel, profiles))
@@ -277,11 +333,12 @@ def _fill(pattern: str) -> tuple[str, list[str]]:
     return _VAR.sub(sub, pattern), unknown
 
 
-def _hook_names(funcs) -> list[str]:
-    return [_source_of(f)[1] for f in funcs]
+def _hook_names(funcs, files: dict | None = None) -> list[str]:
+    return [_source_of(f, files)[1] for f in funcs]
 
 
-def _route_rule(app, rule, qual, path, scan, reads, profiles, app_hooks, hook_serves) -> RouteResult:
+def _route_rule(app, rule, qual, path, scan, reads, profiles, app_hooks, hook_serves, router=None, files=None,
+                sources=None) -> RouteResult:
     url, unknown = _fill(rule.rule)
     note = None
     if unknown:
@@ -307,7 +364,9 @@ def _route_rule(app, rule, qual, path, scan, reads, profiles, app_hooks, hook_se
             bp_hooks += app.before_request_funcs.get(".".join(parts[:i]), [])
     res = RouteResult(rule.rule, rule.endpoint, sorted(rule.methods or []), bool(getattr(rule, "websocket", False)),
                       url, host, blueprint, qual, reads, path, None, None, note=note)
-    st = _static_route(scan, qual, rule.rule)
+    if blueprint:
+        res.blueprint_hooks = _blueprint_hooks(app, blueprint)
+    st = _static_route(scan, qual, rule.rule, sources)
     if st is not None:
         res.static_route = st
         where = _static.location(scan, st.loc)
@@ -320,24 +379,64 @@ def _route_rule(app, rule, qual, path, scan, reads, profiles, app_hooks, hook_se
             res.line, res.column, res.source = start, 1, lines[0].rstrip("\n")
         except (OSError, TypeError):
             pass
-    plain = route_upgrade(app, url, host, None)
+    router = router or _Router(app)
+    app_names, bp_names = _hook_names(app_hooks, files), _hook_names(bp_hooks, files)
+    environ = router.environ(url, host)  # built once; each profile adds its headers
+    plain = router.route(url, host, None, environ)
     res.plain_get = plain.routing if plain.routing != "match" else f"match {plain.endpoint}"
     for p in profiles:
-        pr = route_upgrade(app, url, host, p)
-        _classify(pr, rule.endpoint, app_hooks, bp_hooks, hook_serves)
+        pr = router.route(url, host, p, environ)
+        _classify(pr, rule.endpoint, app_names, bp_names, hook_serves)
         res.profiles.append(pr)
     if res.websocket and rule.rule.endswith("/") and len(rule.rule) > 1 and getattr(rule, "strict_slashes", True):
+        environ = router.environ(url.rstrip("/"), host)
         for p in profiles:
-            pr = route_upgrade(app, url.rstrip("/"), host, p)
-            _classify(pr, rule.endpoint, app_hooks, bp_hooks, hook_serves)
+            pr = router.route(url.rstrip("/"), host, p, environ)
+            _classify(pr, rule.endpoint, app_names, bp_names, hook_serves)
             res.slash.append(pr)
     return res
 
 
-def _static_route(scan, qual: str, rule: str):
+def _blueprint_hooks(app, blueprint: str) -> list:
+    """Every hook and error handler of ``blueprint`` and the blueprints it is nested in (FM-20):
+    what Flask runs only when routing has found the blueprint."""
+    from werkzeug.routing import WebsocketMismatch
+
+    from wsdiag.check.bphooks import hook_dict
+
+    out = []
+    parts = blueprint.split(".")
+    for name in (".".join(parts[:i]) for i in range(1, len(parts) + 1)):
+        for kind, table in (("before_request", app.before_request_funcs),
+                            ("url_value_preprocessor", getattr(app, "url_value_preprocessors", {})),
+                            ("after_request", app.after_request_funcs),
+                            ("teardown_request", app.teardown_request_funcs)):
+            for f in table.get(name, ()):
+                out.append(hook_dict(kind, *_where(f)))
+        for code, handlers in (getattr(app, "error_handler_spec", {}).get(name) or {}).items():
+            for exc, f in handlers.items():
+                what = f"errorhandler({code if code is not None else exc.__name__})"
+                out.append(hook_dict("errorhandler", *_where(f), catches=issubclass(WebsocketMismatch, exc), what=what))
+    return out
+
+
+def _where(f) -> tuple:
+    """(qualname, file, line) of a hook function, the file as the report shows it."""
+    path, qual = _source_of(f)
+    try:
+        line = inspect.getsourcelines(inspect.unwrap(f))[1]
+    except (OSError, TypeError):
+        line = 0
+    if path:
+        rel = os.path.relpath(path)
+        path = path if rel.startswith("..") else rel
+    return qual, path or "?", line
+
+
+def _static_route(scan, qual: str, rule: str, sources: _Sources | None = None):
     if scan is None:
         return None
-    mine = [r for r in scan.routes if r.view == qual]
+    mine = sources.routes_of(scan, qual) if sources is not None else [r for r in scan.routes if r.view == qual]
     exact = [r for r in mine if r.rule is not None and (rule.endswith(r.rule) or rule.rstrip("/").endswith(r.rule.rstrip("/")))]
     pick = exact or mine
     return pick[0] if pick else None
@@ -348,16 +447,65 @@ def route_upgrade(app, url: str, host: str = "localhost", profile: Profile | Non
 
     ``profile`` None routes a plain GET (no upgrade headers).
     """
-    from werkzeug.exceptions import HTTPException
     from werkzeug.test import EnvironBuilder
 
+    environ = EnvironBuilder(path=url, base_url=f"http://{host}/", headers=_profile_headers(profile, host),
+                             method="GET").get_environ()
+    return _route_environ(app, environ, profile)
+
+
+def _profile_headers(profile: Profile | None, host: str) -> list:
     headers = []
     if profile is not None:
         for name, value in profile.headers:
             if name.lower() == "host":
                 continue
             headers.append((name, value.replace("{host}", host).replace("{origin}", f"http://{host}").replace("{key}", SAMPLE_KEY)))
-    environ = EnvironBuilder(path=url, base_url=f"http://{host}/", headers=headers, method="GET").get_environ()
+    return headers
+
+
+class _Router:
+    """``route_upgrade`` for one URL and many profiles without building each environ from scratch.
+
+    Werkzeug's ``EnvironBuilder`` builds the URL's plain-GET environ once per URL, and each
+    profile's header variables (``HTTP_*``) once per check, since they do not depend on the URL;
+    a profile's environ is the URL's environ plus its header variables, the same dict
+    ``EnvironBuilder`` makes with those headers (``tests/test_check_inprocess.py`` compares them).
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self._vars: dict = {}
+
+    def environ(self, url: str, host: str, profile: Profile | None = None, plain: dict | None = None) -> dict:
+        from werkzeug.test import EnvironBuilder
+
+        env = dict(plain) if plain is not None else EnvironBuilder(path=url, base_url=f"http://{host}/",
+                                                                    method="GET").get_environ()
+        if profile is not None:
+            env.update(self._header_vars(profile, host))
+        return env
+
+    def _header_vars(self, profile: Profile, host: str) -> dict:
+        headers = tuple(_profile_headers(profile, host))
+        found = self._vars.get(headers)
+        if found is None:
+            from werkzeug.test import EnvironBuilder
+
+            without = EnvironBuilder(path="/", base_url=f"http://{host}/", method="GET").get_environ()
+            with_headers = EnvironBuilder(path="/", base_url=f"http://{host}/", headers=list(headers),
+                                          method="GET").get_environ()
+            found = self._vars[headers] = {k: v for k, v in with_headers.items()
+                                           if k != "wsgi.input" and (k not in without or without[k] != v)}
+        return found
+
+    def route(self, url: str, host: str, profile: Profile | None, plain: dict | None = None) -> ProfileRouting:
+        return _route_environ(self.app, self.environ(url, host, profile, plain), profile)
+
+
+def _route_environ(app, environ: dict, profile: Profile | None) -> ProfileRouting:
+    from werkzeug.exceptions import HTTPException
+
     name = profile.name if profile else "plain-get"
     connection = (profile.connection or "") if profile else ""
     detected = None
@@ -374,14 +522,14 @@ def route_upgrade(app, url: str, host: str = "localhost", profile: Profile | Non
         return ProfileRouting(name, connection, detected, type(exc).__name__, 500)
 
 
-def _classify(pr: ProfileRouting, endpoint: str, app_hooks, bp_hooks, hook_serves) -> None:
+def _classify(pr: ProfileRouting, endpoint: str, app_names: list, bp_names: list, hook_serves) -> None:
     """Which code runs for this request: app-level hooks always; blueprint hooks and the view only on a match."""
-    pr.hooks_run = _hook_names(app_hooks)
+    pr.hooks_run = list(app_names)
     if pr.routing == "match":
-        pr.hooks_run += _hook_names(bp_hooks)
+        pr.hooks_run += bp_names
         pr.outcome = "view" if pr.endpoint == endpoint else "other-view"
     else:
-        pr.hooks_skipped = _hook_names(bp_hooks)
+        pr.hooks_skipped = list(bp_names)
         pr.outcome = "hidden"
     if hook_serves:
         pr.outcome = "hook"
@@ -471,7 +619,8 @@ def _findings(r: RouteResult, rel: _advice.Release, profiles) -> list[Finding]:
             out.append(finding("WS507", dict(common, alt_path=repr(r.url.rstrip("/")), hidden=what, failing=_names(hidden),
                                              clients=slash_clients, hooks_run=sorted({h for q in hidden for h in q.hooks_run}))))
     failing_any = [p for p in r.profiles if p.routing != "match"]
-    skipped = sorted({h for p in failing_any for h in p.hooks_skipped})
-    if failing_any and skipped and r.blueprint:
-        out.append(finding("WS508", dict(common, blueprint=r.blueprint, hooks=", ".join(f"{h}()" for h in skipped))))
+    if failing_any and r.blueprint and r.blueprint_hooks:
+        from wsdiag.check.bphooks import evidence as _bp_evidence
+
+        out.append(finding("WS508", dict(common, **_bp_evidence(r.blueprint, r.blueprint_hooks))))
     return out

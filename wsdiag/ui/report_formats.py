@@ -11,11 +11,9 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
-import xml.etree.ElementTree as ET
 from typing import Any
 
 from wsdiag import __version__
@@ -97,6 +95,8 @@ def _sarif_rule(code: str) -> dict[str, Any]:
 
 def to_sarif(report: CheckReport, root: str | None = None) -> dict[str, Any]:
     """A SARIF 2.1.0 log (one run). Paths are relative to ``root`` (default: the current directory)."""
+    import hashlib  # here, not at the top: the human and JSON outputs do not need it
+
     codes = sorted({f.code for f in report.findings})
     index = {c: i for i, c in enumerate(codes)}
     results = []
@@ -155,6 +155,8 @@ def _classname(path: str | None) -> str:
 
 def to_junit(report: CheckReport, fail_on: str = "error") -> str:
     """JUnit XML in the shape pytest writes: testsuites > testsuite > testcase [> failure]."""
+    import xml.etree.ElementTree as ET  # here, not at the top: the human and JSON outputs do not need it
+
     failing = {id(f) for f in report.failing(fail_on)}
     cases: list[ET.Element] = []
     with_findings = set()
@@ -282,11 +284,31 @@ def human_head(report: CheckReport) -> list:
     return out
 
 
+class _Code:
+    """A rich renderable: ``text`` as a ``Syntax`` block, lexed as ``lexer`` only on a console that shows
+    colour. Without colour the block is the same ``Syntax`` lexed as plain text, which renders the same
+    characters: lexing Python costs ~40 ms the first time (pygments compiles its rules), for nothing."""
+
+    def __init__(self, text: str, lexer: str):
+        self.text, self.lexer = text, lexer
+
+    def _syntax(self, console):
+        from rich.syntax import Syntax
+
+        lexer = self.lexer if console.color_system is not None else "text"
+        return Syntax(self.text, lexer, theme="ansi_dark", background_color="default")
+
+    def __rich_console__(self, console, options):
+        yield self._syntax(console)
+
+    def __rich_measure__(self, console, options):
+        return self._syntax(console).__rich_measure__(console, options)
+
+
 def human_finding(f: Finding) -> list:
     """One finding: location, summary, source line with a caret, fix and diff."""
     from rich.markup import escape
     from rich.padding import Padding
-    from rich.syntax import Syntax
     from rich.text import Text
 
     out: list = []
@@ -308,13 +330,17 @@ def human_finding(f: Finding) -> list:
         out.append(Padding(Text("clients: " + ", ".join(f"{k} → {val}" for k, val in clients.items()), style="dim"), (0, 0, 0, 2)))
     if e.get("hooks_run"):
         out.append(Padding(Text("before_request hooks that still run: " + ", ".join(f"{h}()" for h in e["hooks_run"]), style="dim"), (0, 0, 0, 2)))
+    pinned = [str(e[k]) for k in ("werkzeug", "gevent_websocket", "versions_from")
+              if isinstance(e.get(k), str) and " (" in e[k] and not e[k].endswith("(installed)")]
+    if pinned:  # the release a project rule judged with came from the project's pins (wsdiag.check.pins)
+        out.append(Padding(Text("judged with the project's pins: " + "; ".join(pinned), style="dim"), (0, 0, 0, 2)))
     fix = finding_fix(f)
     first, _, rest = fix.partition("\n")
     out.append(Padding(Text(f"fix: {first}"), (0, 0, 0, 2)))
     if rest.strip():
-        out.append(Padding(Syntax(rest.rstrip("\n"), "python", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
+        out.append(Padding(_Code(rest.rstrip("\n"), "python"), (0, 0, 0, 4)))
     if fx is not None and fx.diff:
-        out.append(Padding(Syntax(fx.diff.rstrip("\n"), "diff", theme="ansi_dark", background_color="default"), (0, 0, 0, 4)))
+        out.append(Padding(_Code(fx.diff.rstrip("\n"), "diff"), (0, 0, 0, 4)))
     if fx is not None and fx.blocker and f.code in ("WS501", "WS601"):
         out.append(Padding(Text(f"--fix will not change this: {fx.blocker}", style="italic"), (0, 0, 0, 2)))
     return out
@@ -336,16 +362,21 @@ def human_tail(report: CheckReport, fail_on: str = "error") -> list:
         table.add_column("rule", overflow="fold")
         for n in names:
             table.add_column(n, no_wrap=True)
-        for r in report.routes:
+        for r in report.routes:  # cells are Text with styled spans: the markup they replace, not parsed per cell
             cells = []
             for p in r["profiles"]:
                 if p["outcome"] == "hidden":
-                    cells.append(f"[red]✗ {p['status']}[/]")
+                    cells.append(Text.assemble((f"✗ {p['status']}", "red")))
                 else:
                     mark, style, label = OUTCOME.get(p["outcome"], ("?", "yellow", p["outcome"]))
-                    cells.append(f"[{style}]{mark}[/]")
-            ws = " [dim]websocket=True[/]" if r["websocket"] else ""
-            table.add_row(f"{escape(r['rule'])}{ws}\n[dim]{escape(r['view'])}()[/]", *cells)
+                    cells.append(Text.assemble((mark, style)))
+            rule = Text(r["rule"])
+            if r["websocket"]:
+                rule.append(" ")
+                rule.append("websocket=True", "dim")
+            rule.append("\n")
+            rule.append(f"{r['view']}()", "dim")
+            table.add_row(rule, *cells)
         out.append(table)
     if report.fixes:
         out.append(Text.from_markup("\n[bold]Fixes[/]"))
