@@ -190,6 +190,13 @@ def scale_group(wsdiag: str, server, args, notes: list) -> list:
             check_json(len(files)), timeout=600),
         Cmd("check-nocache", "… `--no-cache`", check + ["--no-cache"], check_json(len(files)), timeout=600),
     ]
+    # pre-commit: one changed file, the rest of the project as context (not built for --fleet-only)
+    changed = None if getattr(args, "fleet_only", False) else project_tree(sp, files)
+    if changed is not None:
+        cmds.append(Cmd("check-changed", "… one changed file of the same files as a project (pre-commit; project "
+                        "context from the cache its warm-up wrote)",
+                        [wsdiag, "check", str(changed), "--format", "json", "--fail-on", "never", "--cache-dir",
+                         str(WORK / "cache-changed")], check_json(1), timeout=600))
     big, small = args.fleet_urls, args.fleet_urls // 10
     for n, key in ((big, "big"), (small, "small")):
         path = WORK / f"urls-{n}.txt"
@@ -197,14 +204,37 @@ def scale_group(wsdiag: str, server, args, notes: list) -> list:
         fleet = [wsdiag, "probe", "--from-file", str(path), "--format", "jsonl", "-p", "minimal", "--no-controls",
                  "--concurrency", str(BATCH_CONCURRENCY)]
         cmds.append(Cmd(f"fleet-{key}", f"`probe --format jsonl`, {n:,} URLs", fleet, jsonl_urls(n), timeout=900))
-        cmds.append(Cmd(f"floor-{key}", f"floor: stdlib threads, {n:,} handshakes + echo, {BATCH_CONCURRENCY} at a time",
+        cmds.append(Cmd(f"floor-{key}", f"floor: stdlib threads, {n:,} handshakes + ping + echo + close, "
+                        f"{BATCH_CONCURRENCY} at a time",
                         [PY, str(HERE / "floor.py"), "batch", "--from-file", str(path), "--concurrency",
                          str(BATCH_CONCURRENCY)], prints(f"{n} ok, 0 failed".encode()), timeout=900))
+        if key == "big":  # the lighter floor of earlier runs (no ping), for comparison
+            cmds.append(Cmd("floor-big-noping", "… floor without the ping (text + echo + close only)",
+                            [PY, str(HERE / "floor.py"), "batch", "--from-file", str(path), "--concurrency",
+                             str(BATCH_CONCURRENCY), "--no-ping"], prints(f"{n} ok, 0 failed".encode()), timeout=900))
         if key == "small":
             cmds.append(Cmd("fleet-json-small", f"… `--json` (one document), {n:,} URLs",
                             [wsdiag, "probe", "--from-file", str(path), "--json", "-p", "minimal", "--no-controls",
                              "--concurrency", str(BATCH_CONCURRENCY)], probe_json(n), timeout=900))
     return cmds
+
+
+def project_tree(sp: str, files: list[str]) -> Path | None:
+    """The check tree's files hard-linked (or copied) under a pyproject.toml, so that a file of it has a
+    project root (site-packages has none); returns the changed file the row names (flask/app.py).
+    The directory is named site-packages so that `wsdiag check .` over this repository skips it."""
+    tree = WORK / "project-tree" / "site-packages"
+    shutil.rmtree(tree, ignore_errors=True)
+    for f in files:
+        dest = tree / os.path.relpath(f, sp)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(f, dest)
+        except OSError:
+            shutil.copy2(f, dest)
+    (tree / "pyproject.toml").write_text('[project]\nname = "bench-tree"\n')
+    changed = tree / "flask" / "app.py"
+    return changed if changed.exists() else None
 
 
 def check_json(n_files: int) -> Callable[[int, bytes], bool]:
@@ -527,6 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-runs", type=int, default=5, help="rounds for the 500-handshake group")
     parser.add_argument("--scale-runs", type=int, default=3, help="rounds for the scale group (site-packages, 10,000 URLs)")
     parser.add_argument("--fleet-urls", type=int, default=10_000, help="URLs in the large fleet run (issue 14: 10,000)")
+    parser.add_argument("--fleet-only", action="store_true",
+                        help="only the fleet rows of the scale group (probe --format jsonl vs floor.py batch); write "
+                             "--out (default then: benchmarks/.work/FLEET.md, so RESULTS.md is not overwritten)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 5/3/2/1 rounds (figures are noisy)")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--startup-only", action="store_true",
@@ -535,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.startup_only and args.out == HERE / "RESULTS.md":
         args.out = WORK / "STARTUP.md"
+    if args.fleet_only and args.out == HERE / "RESULTS.md":
+        args.out = WORK / "FLEET.md"
     if args.quick:
         args.runs, args.check_runs, args.batch_runs, args.scale_runs = 5, 3, 2, 1
     WORK.mkdir(exist_ok=True)
@@ -585,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
             Cmd("imp-probe", "imports of a default probe, no traffic",
                 [PY, "-c", "import wsdiag.cli, wsdiag.core.handshake, wsdiag.ui.render, wsdiag.net.probe, wsdiag.net.libclient, websocket"],
                 exit_is(0)),
-            Cmd("floor-one", "floor: stdlib raw socket, handshake + echo", [PY, str(HERE / "floor.py"), "one", url],
+            Cmd("floor-one", "floor: stdlib raw socket, handshake + ping + echo + close", [PY, str(HERE / "floor.py"), "one", url],
                 prints(b"hello")),
             Cmd("probe", "`wsdiag probe URL --json` (default: 5 profiles + 2 controls)", probe, probe_json(1)),
             Cmd("probe-nc", "… `--no-controls` (5 profiles)", probe + ["--no-controls"], probe_json(1)),
@@ -623,11 +658,19 @@ def main(argv: list[str] | None = None) -> int:
                               prints(b"hello"), stdin=None))
         else:
             notes.append("wscat: not found (run.sh installs it with npm into benchmarks/node_modules); its row is missing.")
-        print(f"group 1: {len(single)} commands × {args.runs} rounds", file=sys.stderr)
-        measure(single, args.runs, warmup=3)
         check: list[Cmd] = []
         many: list[Cmd] = []
         scale: list[Cmd] = []
+        if args.fleet_only:
+            single, profiles = [], []
+            scale = [c for c in scale_group(wsdiag, server, args, notes) if "fleet" in c.key or "floor-" in c.key]
+            print(f"fleet rows: {len(scale)} commands × {args.scale_runs} rounds", file=sys.stderr)
+            measure(scale, args.scale_runs, warmup=1, rss_runs=2)
+            notes.append("CPU seconds (user + sys, median of the GNU time runs): " + "; ".join(
+                f"{c.label}: {statistics.median(c.cpu):.2f} s" for c in scale if c.cpu) + ".")
+            raise _StartupOnly
+        print(f"group 1: {len(single)} commands × {args.runs} rounds", file=sys.stderr)
+        measure(single, args.runs, warmup=3)
         if args.startup_only:
             print("profiling imports", file=sys.stderr)
             profiles = [("`wsdiag probe URL --json` (default profiles)", import_profile(["probe", url, "--json"])),
@@ -666,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
                 probe_json(BATCH_URLS), timeout=300),
             Cmd("batch-ctl", f"… with controls (1,500 exchanges), `--concurrency {BATCH_CONCURRENCY}`",
                 batch + ["--concurrency", str(BATCH_CONCURRENCY)], probe_json(BATCH_URLS), timeout=300),
-            Cmd("floor-batch", f"floor: stdlib threads, 500 handshakes + echo, {BATCH_CONCURRENCY} at a time",
+            Cmd("floor-batch", f"floor: stdlib threads, 500 handshakes + ping + echo + close, {BATCH_CONCURRENCY} at a time",
                 floor_batch + ["--concurrency", str(BATCH_CONCURRENCY)], prints(b"500 ok, 0 failed"), timeout=120),
             Cmd("floor-batch-seq", "floor: … one at a time", floor_batch + ["--concurrency", "1"],
                 prints(b"500 ok, 0 failed"), timeout=300),
@@ -699,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
         "S-pass": "S-click", "S-help": "S-click", "S-probe": "S-click", "S-probe-min-nc": "S-click",
         "check": "flask-routes",
         "batch-seq": "batch", "batch-ctl": "batch", "floor-batch": "batch", "floor-batch-seq": "batch-seq",
-        "check-cold": "parse-floor", "check-nocache": "parse-floor", "check-warm": "check-cold",
+        "check-cold": "parse-floor", "check-nocache": "parse-floor", "check-warm": "check-cold", "check-changed": "check-warm",
         "fleet-big": "floor-big", "fleet-small": "floor-small", "fleet-json-small": "fleet-small",
     }
     targets = [
@@ -721,10 +764,14 @@ def main(argv: list[str] | None = None) -> int:
         Target("`check` over site-packages (first run) ≤ 1.5× an `ast.parse` loop", "check-cold", "parse-floor", 1.5),
         Target("`check` over site-packages, peak RSS ≤ 100 MiB", "check-cold", None, 100.0, "mib"),
         Target("`check` over site-packages, cached second run ≤ 0.2× the first", "check-warm", "check-cold", 0.2),
+        Target("`check CHANGED` (one file, its project as context from the cache) vs the cached full run (no target)",
+               "check-changed", "check-warm", None),
         Target("`check --no-cache` over site-packages vs the `ast.parse` loop (no target)", "check-nocache",
                "parse-floor", None),
         Target(f"`probe --format jsonl`, {args.fleet_urls:,} URLs ≤ 1.3× the stdlib floor (same concurrency)",
                "fleet-big", "floor-big", 1.3),
+        Target(f"`probe --format jsonl`, {args.fleet_urls:,} URLs vs the floor without the ping (no target)",
+               "fleet-big", "floor-big-noping", None),
         Target(f"`probe --format jsonl`, {args.fleet_urls:,} URLs: peak RSS ≤ 60 MiB", "fleet-big", None, 60.0, "mib"),
         Target(f"`probe --format jsonl`: peak RSS flat, {args.fleet_urls:,} vs {args.fleet_urls // 10:,} URLs (≤ 1.1×)",
                "fleet-big", "fleet-small", 1.1, "rss-ratio"),
@@ -745,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
          "`floor.py batch` with the same concurrency.", scale),
         ("500 URL handshakes",
          "500 distinct URLs (`/ws?n=0..499`) on the same server, `-p minimal`, JSON out. The floor does the same "
-         "handshakes + echo with the standard library alone.", many),
+         "handshakes + ping + echo + closing handshake with the standard library alone.", many),
     ]
     other = other_cpu(cpu_start)
     if other is not None:
