@@ -233,19 +233,9 @@ class _Session:
         wanted = (lambda x: isinstance(x, Message)) if self.after.outcome == "pong" else is_pong
         until = time.monotonic() + SETTLE_WAIT
         while not any(wanted(x) or is_close(x) for x in self.backlog) and not self.backlog_problems:
-            if self.capped or self.reader.failed:
-                return
             self.ack_now()
-            got = self.recv(until)
-            if got is None:
+            if not self._read_into_backlog(until):
                 return
-            if not got or isinstance(got, BaseException):  # EOF, reset: the closing handshake reads it
-                self.pending = got
-                return
-            items, problems = self.reader.feed(got)
-            self.backlog += items
-            self.backlog_problems += problems
-            self.over_limit()
 
     def idle(self, seconds: float) -> None:
         """After the answers, leave the session idle for ``seconds`` before closing, as a page would.
@@ -263,20 +253,26 @@ class _Session:
             return
         until = time.monotonic() + seconds
         while not any(not isinstance(x, Message) and x.opcode == fr.OP_CLOSE for x in self.backlog):
-            if self.capped or self.reader.failed:
+            if not self._read_into_backlog(until) or self.backlog_problems:
                 return
-            got = self.recv(until)
-            if got is None:
-                return
-            if not got or isinstance(got, BaseException):
-                self.pending = got
-                return
-            items, problems = self.reader.feed(got)
-            self.backlog += items
-            self.backlog_problems += problems
-            self.over_limit()
-            if problems:
-                return
+
+    def _read_into_backlog(self, until: float) -> bool:
+        """One bounded read for ``settle``/``idle``: what arrives joins the backlog that the closing
+        handshake reads first. False when the wait must end: the cap, a reader failure, the
+        deadline, or EOF/reset (kept in ``pending`` for the closing handshake)."""
+        if self.capped or self.reader.failed:
+            return False
+        got = self.recv(until)
+        if got is None:
+            return False
+        if not got or isinstance(got, BaseException):  # EOF, reset: the closing handshake reads it
+            self.pending = got
+            return False
+        items, problems = self.reader.feed(got)
+        self.backlog += items
+        self.backlog_problems += problems
+        self.over_limit()
+        return True
 
     # -- 2. the closing handshake --------------------------------------------------------
 
