@@ -209,3 +209,57 @@ def test_check_command_freezes_at_exit_once(monkeypatch):
         result = CliRunner().invoke(cli.main, ["check", "--app", "fixtures.check.seed_route:app", "--format", "json"])
         assert result.exit_code == 1 and '"WS601"' in result.output
     assert registered == [gc.freeze]
+
+
+def _write_package(root, files: dict) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+CROSS_MODULE = {
+    "xchat/__init__.py": "from flask import Flask\n\napp = Flask(__name__)\n\nfrom xchat import views  # noqa: E402,F401\n",
+    "xchat/sockets.py": (
+        "import json\n\nfrom flask import request\n\n\n"
+        "def serve():\n"
+        "    ws = request.environ[\"wsgi.websocket\"]\n"
+        "    while True:\n"
+        "        msg = ws.receive()\n"
+        "        if msg is None:\n"
+        "            break\n"
+        "        ws.send(msg)\n"
+        "    return \"\"\n\n\n"
+        "def page():\n"
+        "    return json.dumps({\"ok\": True})\n"),
+    "xchat/views.py": (
+        "import json\n\nfrom xchat import app, sockets\nfrom xchat.sockets import page, serve\n\n\n"
+        "@app.route(\"/ws\")\ndef ws():\n    return serve()\n\n\n"
+        "@app.route(\"/ws2\")\ndef ws2():\n    return sockets.serve()\n\n\n"
+        "@app.route(\"/\")\ndef index():\n    return page()\n\n\n"
+        "@app.route(\"/api\")\ndef api():\n    return json.dumps([1])\n"),
+}
+
+
+def test_views_reading_the_socket_through_a_helper_of_another_module(tmp_path):
+    """A view that serves the socket through a helper imported from another module of the app (by name
+    or as module.attr) is a WebSocket route to check --app and to probe --app's discovery (the one
+    answer); views calling helpers that do not read it, or library functions (json.dumps), are not."""
+    import json as _json
+    import subprocess
+    import sys
+
+    _write_package(tmp_path, CROSS_MODULE)
+    out = subprocess.run([sys.executable, "-m", "wsdiag", "check", "--app", "xchat:app", "--format", "json", "--no-cache"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    report = _json.loads(out.stdout)
+    assert sorted(r["rule"] for r in report["routes"]) == ["/ws", "/ws2"]
+    assert sorted((f["code"], f["file"], f["line"]) for f in report["findings"]) == [
+        ("WS601", "xchat/views.py", 7), ("WS601", "xchat/views.py", 12)]
+    found = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path.insert(0, '.'); from xchat import app; "
+         "from wsdiag.flaskapp.appserver import discover; "
+         "routes, _ = discover([('', app)]); print(sorted(r['rule'] for r in routes))"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert found.stdout.strip() == "['/ws', '/ws2']", found.stderr

@@ -18,6 +18,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import re
@@ -97,23 +98,110 @@ def load_app(spec: str | None):
     return loaded  # a Flask app, or a WSGI wrapper whose mounted Flask apps check_app routes
 
 
-def view_reads_socket(obj, cache: dict | None = None) -> bool:
-    """Does this view (function or class-based) or hook read ``wsgi.websocket``, itself or through
-    helpers of its module? The ONE answer for ``check --app`` and ``probe --app``'s route discovery
-    (the static scan of the object's module, found with ``inspect``)."""
+def view_reads_socket(obj, cache: dict | None = None, _depth: int = 0, _seen: set | None = None) -> bool:
+    """Does this view (function or class-based) or hook read ``wsgi.websocket``, itself, through
+    helpers of its module, or through helpers it calls from other modules of the app's own source?
+    The ONE answer for ``check --app`` and ``probe --app``'s route discovery (the static scan of
+    each object's module, found with ``inspect``; a helper in another module is found through the
+    live module's globals, as Python resolves the call)."""
     path, qual = _source_of(obj)
     sources = cache if cache is not None else {}
-    if path not in sources:
-        scan = None
-        if path and os.path.isfile(path):
-            try:
-                with open(path, encoding="utf-8", newline="") as f:
-                    scan = _static.scan_source(f.read(), path)
-            except (OSError, UnicodeDecodeError):
-                scan = None
-        sources[path] = scan
-    scan = sources[path]
-    return bool(scan is not None and scan.parse_error is None and scan.reads_socket(qual))
+    if isinstance(sources, _Sources):  # check --app's scans (one per file, shared with its static pass)
+        scan = sources.scan(path)
+    else:
+        if path not in sources:
+            scan = None
+            if path and os.path.isfile(path):
+                try:
+                    with open(path, encoding="utf-8", newline="") as f:
+                        scan = _static.scan_source(f.read(), path)
+                except (OSError, UnicodeDecodeError):
+                    scan = None
+            sources[path] = scan
+        scan = sources[path]
+    if scan is None or scan.parse_error is not None:
+        return False
+    if scan.reads_socket(qual):
+        return True
+    if _depth >= MAX_HELPER_DEPTH:
+        return False
+    seen = _seen if _seen is not None else {id(obj)}
+    for helper in _foreign_helpers(obj, scan, qual):
+        if id(helper) not in seen:
+            seen.add(id(helper))
+            if view_reads_socket(helper, sources, _depth + 1, seen):
+                return True
+    return False
+
+
+MAX_HELPER_DEPTH = 3  # modules followed from a view to a helper that reads the socket
+
+
+@functools.lru_cache(maxsize=1)
+def _library_dirs() -> tuple[str, ...]:
+    """Where the standard library and installed packages live: helpers are followed only into the
+    app's own source (a library's functions are not the app's socket helpers, and scanning them
+    would cost a parse per library module)."""
+    import sysconfig
+
+    dirs = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            dirs.add(os.path.abspath(sysconfig.get_paths()[key]))
+        except KeyError:
+            continue
+    import site
+
+    for d in getattr(site, "getsitepackages", lambda: [])() + [getattr(site, "getusersitepackages", lambda: "")()]:
+        if d:
+            dirs.add(os.path.abspath(d))
+    return tuple(sorted(d.rstrip(os.sep) + os.sep for d in dirs))
+
+
+def _foreign_helpers(obj, scan, qual: str) -> list:
+    """The functions and classes of other modules that the view's code calls: ``helper(...)`` for a
+    name its module does not define (imported), ``module.helper(...)`` for an imported module;
+    resolved in the live module's globals. Only the app's own code: objects of the view's own
+    top-level package, or whose source is outside the standard library and site-packages."""
+    import ast
+
+    target = getattr(obj, "view_class", None) or inspect.unwrap(obj)
+    module = sys.modules.get(getattr(target, "__module__", None) or "")
+    names = getattr(module, "__dict__", None)
+    if not isinstance(names, dict):
+        return []
+    quals = [qual] if qual in scan.functions else list(scan.classes.get(qual, []))
+    libs = _library_dirs()
+    package = (getattr(target, "__module__", None) or "").split(".")[0]
+    if package == "flask":  # Flask's own views (the static route): not the app's socket code
+        return []
+    out: list = []
+    for q in quals:
+        fn = scan.functions.get(q)
+        if fn is None:
+            continue
+        for node in ast.walk(fn.node):
+            if not isinstance(node, ast.Call):
+                continue
+            found = None
+            if isinstance(node.func, ast.Name) and node.func.id not in scan.functions and node.func.id not in scan.classes:
+                found = names.get(node.func.id)
+            elif (isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+                  and inspect.ismodule(names.get(node.func.value.id))):
+                try:
+                    found = inspect.getattr_static(names[node.func.value.id], node.func.attr)
+                except AttributeError:
+                    found = None
+            found = inspect.unwrap(found) if inspect.isfunction(found) else found
+            if not (inspect.isfunction(found) or inspect.isclass(found)):
+                continue
+            home = getattr(sys.modules.get(getattr(found, "__module__", None) or ""), "__file__", None)
+            if not home:
+                continue  # builtins, or defined where no file holds its source
+            own = (getattr(found, "__module__", None) or "").split(".")[0] == package
+            if (own or not os.path.abspath(home).startswith(libs)) and found not in out:
+                out.append(found)
+    return out
 
 
 def _one_line(text: str) -> str:
@@ -295,7 +383,7 @@ def _check_one(app, profiles: list[Profile] | None = None, werkzeug: str | None 
             continue  # Flask's own views (the static route) serve no sockets
         path, qual = _source_of(view, files)
         scan = sources.scan(path)
-        reads = bool(scan and scan.reads_socket(qual))
+        reads = bool(scan and (scan.reads_socket(qual) or view_reads_socket(view, sources)))
         is_ws = bool(getattr(rule, "websocket", False))
         if not (is_ws or reads):
             continue
