@@ -40,8 +40,9 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     # the pure core: the standard library and itself, nothing else, anywhere
     "wsdiag.core": ({"wsdiag.core"}, set()),
     # static analysis of sources: pure too; --app is delegated to the Flask layer lazily
-    # (tomli: TOML pins on Python < 3.11, wsdiag.check.pins; tomllib is stdlib from 3.11)
-    "wsdiag.check": ({"wsdiag.core", "wsdiag.check"}, {"wsdiag.flaskapp", "tomli"}),
+    # (TOML pins, wsdiag.check.pins: tomllib, stdlib from Python 3.11, so named here for the 3.9/3.10
+    # runs where it is not the standard library's; tomli, the `toml` extra, below 3.11)
+    "wsdiag.check": ({"wsdiag.core", "wsdiag.check"}, {"wsdiag.flaskapp", "tomllib", "tomli"}),
     # network edges: the core, themselves; websocket-client only where its profile runs
     "wsdiag.net": ({"wsdiag.core", "wsdiag.net"}, {"websocket", "wsdiag.proc"}),
     # the one child-process module: standard library only
