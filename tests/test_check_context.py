@@ -207,6 +207,13 @@ def test_requirements_pins_are_project_wide(tmp_path, monkeypatch):
     monkeypatch.chdir(included)
     assert "WS503" not in [k[0] for k in assert_invariant(".", ["app.py"])]
     assert "WS503" in [f.code for f in check(["app.py"], context=False).findings]
+    # the pin in setup.py's install_requires (the one Python file the word prefilter never skips:
+    # a context that skipped it judged app.py against Werkzeug 2+ where `check .` did not)
+    setup = write(tmp_path / "setup", {"app.py": FLASK_SOCKETS_APP, "setup.py": (
+        'from setuptools import setup\n\nsetup(name="chat", install_requires=["flask==1.1.4", "werkzeug==1.0.1"])\n')})
+    monkeypatch.chdir(setup)
+    assert "WS503" not in [k[0] for k in assert_invariant(".", ["app.py"])]
+    assert "WS503" in [f.code for f in check(["app.py"], context=False).findings]
 
 
 def test_a_helper_module_in_another_file(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ gives the run the rest of the project:
   minus the files of the run itself; a file that is a symbolic link leaving the root is left
   out. Each is read through the content-keyed cache (``cache.Cache``) and only its compact
   summary (``rules.summary``) is kept: after one full run, the context costs reading and
-  hashing. A Python file that names nothing the rules look at (``run._relevant``) has no
+  hashing. A Python file that names nothing the rules look at (``run.skippable``) has no
   summary and is not even parsed. At most ``MAX_CONTEXT_FILES`` files per run.
 * **what is reported**: nothing of a context file on its own (its per-file findings are never
   computed or shown); the project findings that *concern* a file of the run (``concerns`` says
@@ -143,8 +143,7 @@ class Context:
                         text = _fixwrite.decode_source(raw, data)
                     except OSError:
                         continue
-                    if (path.endswith((".py", ".pyw")) and not _run._relevant(text)
-                            and "gunicorn" not in os.path.basename(path).lower()):
+                    if _run.skippable(path, text):
                         # no summary whatever its content: remembered as such, under a key of its own
                         # (it was not parsed, so it is not the full facts `check ROOT` caches)
                         if cache is not None:

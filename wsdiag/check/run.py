@@ -347,6 +347,15 @@ def _relevant(text: str) -> bool:
     return "run" in text and run.search(text) is not None and app.search(text) is not None
 
 
+def skippable(path: str, text: str) -> bool:
+    """The word prefilter: a Python file that names nothing any rule looks at (no WebSocket stack,
+    server or app start; not a gunicorn config; not setup.py, which carries pins) has no facts
+    unless it fails to parse. The one test, for the file loop and the project context."""
+    name = os.path.basename(path)
+    return (path.endswith((".py", ".pyw")) and "gunicorn" not in name.lower() and name != "setup.py"
+            and not _relevant(text))
+
+
 def _pack(f: Finding) -> list:
     return [f.code, f.wire_evidence(), f.subject, f.confidence]
 
@@ -364,8 +373,7 @@ def file_facts(path: str, text: str, explicit: bool, versions: dict, prefilter: 
     ``route``: the Werkzeug the route rules judge with (``projpins``; None: the installed one)."""
     if prefilter is None:
         prefilter = PREFILTER
-    if (prefilter and path.endswith((".py", ".pyw")) and not _relevant(text)
-            and "gunicorn" not in os.path.basename(path).lower() and os.path.basename(path) != "setup.py"):
+    if prefilter and skippable(path, text):
         import ast
 
         try:
