@@ -26,25 +26,12 @@ import pytest
 from wsdiag.check import pins
 from wsdiag.check.advice import installed_versions
 
+from tests.test_check_pins import RAW_ROUTE
+
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = Path(os.environ.get("VENVS", "/work/scratch/venvs"))
 ALL = ("chrome", "firefox", "firefox-legacy", "websocket-client", "minimal")
-RAW_APP = textwrap.dedent('''\
-    from flask import Flask, request
-
-    app = Flask(__name__)
-
-
-    @app.route("/ws")
-    def ws():
-        sock = request.environ["wsgi.websocket"]
-        while True:
-            msg = sock.receive()
-            if msg is None:
-                break
-            sock.send(msg)
-        return ""
-    ''')
+RAW_APP = RAW_ROUTE  # a raw gevent-websocket route without websocket=True (the same app as test_check_pins)
 ADDED = '+@app.route("/ws", websocket=True)'  # the websocket=True diff line
 LOCK = textwrap.dedent('''\
     [[package]]
